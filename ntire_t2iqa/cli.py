@@ -1,0 +1,150 @@
+"""The ``ntire-t2iqa`` command line: a thin click layer over the library.
+
+Exit codes: 0 success, 1 invalid submission, 2 usage error or unreadable reference/inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, metrics
+from .archive import MiB, Limits
+from .errors import Problem, ReferenceDataError, SubmissionError
+from .scoring import score as score_submission
+from .scoring import validate as validate_submission
+
+TRACK = click.Choice(["align", "structure"])
+MAX_SHOWN = 50
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _limits(max_json_mib: float | None, max_pkl_mib: float | None) -> Limits:
+    base = Limits()
+    sizes = dict(base.member_bytes)
+    if max_json_mib:
+        sizes["output.json"] = int(max_json_mib * MiB)
+    if max_pkl_mib:
+        sizes["output.pkl"] = int(max_pkl_mib * MiB)
+    total = max(base.max_total_bytes, sum(sizes.values()))
+    return Limits(base.max_members, sizes, total, base.max_ratio)
+
+
+def _limit_options(func: Any) -> Any:
+    func = click.option("--max-pkl-mib", type=click.FloatRange(min=1), default=None,
+                        help="Raise the output.pkl size limit (default 2048 MiB).")(func)
+    func = click.option("--max-json-mib", type=click.FloatRange(min=1), default=None,
+                        help="Raise the output.json size limit (default 256 MiB).")(func)
+    return func
+
+
+def _print_problems(problems: list[Problem], console: Console) -> None:
+    shown = 0
+    for p in problems:
+        if shown == MAX_SHOWN:
+            console.print(f"[dim]... and {len(problems) - MAX_SHOWN} more (use --json to see all)[/dim]")
+            break
+        mark = "[bold red]error[/bold red]  " if p.severity == "error" else "[yellow]warning[/yellow]"
+        console.print(f"{mark} {_esc(p.where)}: {_esc(p.what)}")
+        if p.fix:
+            console.print(f"         [green]fix:[/green] {_esc(p.fix)}")
+        shown += 1
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _reference_failure(exc: ReferenceDataError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": "reference", "message": str(exc)}))
+    else:
+        err.print(f"[bold red]{_esc(str(exc))}[/bold red]")
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ntire-t2iqa")
+def main() -> None:
+    """Validate, score and rank NTIRE 2025 T2I quality assessment submissions."""
+
+
+@main.command()
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
+@click.option("--inputs", type=click.Path(exists=True), default=None,
+              help="Public test inputs to check coverage against (Track 1: test-input JSON; "
+                   "Track 2: JSON list of image names or a folder of images).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_limit_options
+def validate(submission: str, track: str, inputs: str | None, as_json: bool,
+             max_json_mib: float | None, max_pkl_mib: float | None) -> None:
+    """Check a submission zip (or unpacked folder) and report every problem with its fix."""
+    try:
+        report = validate_submission(submission, track, inputs, _limits(max_json_mib, max_pkl_mib))
+    except ReferenceDataError as exc:
+        _reference_failure(exc, as_json)
+        return
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_problems(report.problems, out)
+        if report.valid:
+            extra = f" with {len(report.warnings)} warning(s)" if report.warnings else ""
+            out.print(f"[bold green]valid[/bold green] {track} submission: {report.n_images} images{extra}.")
+        else:
+            out.print(f"[bold red]invalid[/bold red]: {len(report.errors)} error(s), "
+                      f"{len(report.warnings)} warning(s).")
+    sys.exit(0 if report.valid else 1)
+
+
+@main.command()
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
+@click.option("--ref", "reference", type=click.Path(exists=True), required=True,
+              help="Hidden reference: Track 1 eval.json (averaged or raw), Track 2 gt.pkl, or a folder holding it.")
+@click.option("--plcc-fit", type=click.Choice(metrics.PLCC_FITS), default="official", show_default=True,
+              help="Fit applied before PLCC.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+@_limit_options
+def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: bool,
+          max_json_mib: float | None, max_pkl_mib: float | None) -> None:
+    """Score a submission against the hidden reference as the official program does."""
+    try:
+        result = score_submission(submission, reference, track, plcc_fit, _limits(max_json_mib, max_pkl_mib))
+    except ReferenceDataError as exc:
+        _reference_failure(exc, as_json)
+        return
+    except SubmissionError as exc:
+        if as_json:
+            click.echo(json.dumps({"error": "submission", "valid": False,
+                                   "errors": [p.to_dict() for p in exc.errors],
+                                   "warnings": [p.to_dict() for p in exc.problems if p.severity == "warning"]}))
+        else:
+            _print_problems(exc.problems, err)
+            err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); not scored.")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{track} score ({result.n_images} images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.to_dict().items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.6f}")
+    table.add_row("plcc_fit", result.plcc_fit)
+    out.print(table)
+    for note in result.warnings:
+        out.print(f"[yellow]warning[/yellow] {_esc(note)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,282 @@
+"""Track 1 (image-text alignment, EvalMuse-40K): schema, loaders, coverage and scoring."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import metrics
+from ..archive import DuplicateKeys, SubmissionSource, is_non_finite, load_json_strict
+from ..errors import Problem, ReferenceDataError, SubmissionError, error, warning
+from .common import README, Result, describe, is_number, summarize
+
+TRACK = "align"
+OUTPUT = "output.json"
+REQUIRED = (OUTPUT, README)
+REFERENCE_NAME = "eval.json"
+
+_SHAPE_FIX = ('Write a JSON list of objects: [{"img_path": "MODEL/00001.png", "total_score": 3.2, '
+              '"element_score": {"cat (animal)": 0.9}}, ...].')
+
+
+@dataclass(frozen=True)
+class AlignRecord:
+    """One image: overall score and element scores."""
+
+    total: float
+    elements: dict[str, float]
+
+
+#: Expected coverage: img_path -> element keys.
+Expected = dict[str, list[str]]
+
+
+def read_predictions(source: SubmissionSource) -> tuple[dict[str, AlignRecord] | None, list[Problem]]:
+    """Load and check output.json from a submission; every record problem is reported."""
+    data = source.read(OUTPUT)
+    return parse_predictions(load_json_strict(data, OUTPUT, _SHAPE_FIX))
+
+
+def parse_predictions(obj: Any) -> tuple[dict[str, AlignRecord] | None, list[Problem]]:
+    """Check parsed output.json content; return records by img_path (``None`` if unusable)."""
+    if not isinstance(obj, list):
+        fix = _SHAPE_FIX
+        if isinstance(obj, dict):
+            fix = "Put the records in a list instead of an object keyed by img_path. " + fix
+        return None, [error(OUTPUT, f"must be a JSON list of objects, not {describe(obj)}.", fix)]
+    problems: list[Problem] = []
+    records: dict[str, AlignRecord] = {}
+    first_index: dict[str, int] = {}
+    out_of_range: list[str] = []
+    for i, rec in enumerate(obj):
+        where = f"{OUTPUT}, record {i}"
+        if not isinstance(rec, dict):
+            problems.append(error(where, f"is {describe(rec)}, not an object.", _SHAPE_FIX))
+            continue
+        path = rec.get("img_path")
+        if isinstance(path, str) and path:
+            where = f"{OUTPUT}, record {i} (img_path {path!r})"
+        if isinstance(rec, DuplicateKeys):
+            problems.append(error(where, f"repeats key(s) {summarize(rec.duplicates)}.", "Write each key once."))
+        ok = True
+        if "img_path" not in rec:
+            problems.append(error(where, "has no 'img_path'.", 'Add "img_path": "MODEL/00001.png".'))
+            ok = False
+        elif not isinstance(path, str) or not path:
+            problems.append(error(where, f"'img_path' is {describe(path)}; it must be a non-empty string.",
+                                  'Write the image path as in the inputs, e.g. "SDXL-Turbo/00805.png".'))
+            ok = False
+        elif path in first_index:
+            problems.append(error(where, f"repeats the img_path of record {first_index[path]}.",
+                                  "Give each image exactly one record."))
+            ok = False
+        total = rec.get("total_score")
+        if "total_score" not in rec:
+            problems.append(error(where, "has no 'total_score'.", 'Add "total_score": <number>.'))
+            ok = False
+        elif not _finite_number(total):
+            problems.append(_bad_number(where, "'total_score'", total))
+            ok = False
+        elements = rec.get("element_score")
+        if "element_score" not in rec:
+            problems.append(error(where, "has no 'element_score'.",
+                                  'Add "element_score": {"<element> (<category>)": <0..1>, ...} ({} if none).'))
+            ok = False
+        elif not isinstance(elements, dict):
+            problems.append(error(where, f"'element_score' is {describe(elements)}; it must be an object.",
+                                  'Write {"<element> (<category>)": <0..1>, ...}.'))
+            ok = False
+        else:
+            if isinstance(elements, DuplicateKeys):
+                problems.append(error(where, f"'element_score' repeats key(s) {summarize(elements.duplicates)}.",
+                                      "Write each element once."))
+                ok = False
+            for key, value in elements.items():
+                if not _finite_number(value):
+                    problems.append(_bad_number(where, f"element {key!r}", value))
+                    ok = False
+                elif not 0 <= value <= 1:
+                    out_of_range.append(f"{path!r}: {key!r}")
+        if ok:
+            first_index[path] = i
+            records[path] = AlignRecord(float(total), {k: float(v) for k, v in elements.items()})
+    if out_of_range:
+        problems.append(warning(OUTPUT, f"{len(out_of_range)} element score(s) lie outside 0..1 (e.g. "
+                                f"{out_of_range[0]}); they are thresholded at 0.5 as they are.",
+                                "Submit element presence probabilities in 0..1."))
+    if not obj:
+        problems.append(error(OUTPUT, "holds no records.", _SHAPE_FIX))
+    return records, problems
+
+
+def _finite_number(value: Any) -> bool:
+    if not is_number(value):
+        return False
+    try:
+        return not is_non_finite(float(value))
+    except OverflowError:  # a JSON integer too large for a float
+        return False
+
+
+def _bad_number(where: str, what: str, value: Any) -> Problem:
+    if is_non_finite(value):
+        return error(where, f"{what} is {value!r}, not a finite number.",
+                     "Replace NaN/Infinity with a finite number (check for failed predictions).")
+    return error(where, f"{what} is {describe(value)}, not a number.", "Write a plain JSON number, e.g. 0.87.")
+
+
+def check_coverage(records: dict[str, AlignRecord], expected: Expected, against: str) -> list[Problem]:
+    """Missing and extra images and missing element keys, compared with ``against`` (inputs or reference)."""
+    problems: list[Problem] = []
+    missing = [p for p in expected if p not in records]
+    extra = sorted(p for p in records if p not in expected)
+    if missing:
+        problems.append(error(OUTPUT, f"misses {len(missing)} image(s) of the {against}: {summarize(missing)}.",
+                              "Add one record for every img_path of the test inputs."))
+    if extra:
+        problems.append(error(OUTPUT, f"has {len(extra)} img_path(s) that are not in the {against}: "
+                              f"{summarize(extra)}.",
+                              "Remove them, or fix the paths to match the inputs exactly (e.g. 'MODEL/00001.png')."))
+    n_extra_keys = 0
+    for path, keys in expected.items():
+        rec = records.get(path)
+        if rec is None:
+            continue
+        lost = [k for k in keys if k not in rec.elements]
+        if lost:
+            problems.append(error(f"{OUTPUT}, img_path {path!r}", f"'element_score' misses {summarize(lost)}.",
+                                  "Copy the element keys from the inputs verbatim, category suffix included."))
+        n_extra_keys += len(set(rec.elements) - set(keys))
+    if n_extra_keys:
+        problems.append(warning(OUTPUT, f"{n_extra_keys} element key(s) are not in the {against} and are ignored.",
+                                "Use exactly the inputs' element keys."))
+    return problems
+
+
+# --------------------------------------------------------------------------- reference and inputs
+
+
+def _find(path: Path, name: str, suffix: str) -> Path:
+    if path.is_dir():
+        if (path / name).is_file():
+            return path / name
+        found = sorted(path.glob(f"*{suffix}"))
+        if len(found) == 1:
+            return found[0]
+        raise ReferenceDataError(str(path), f"holds no {name} (and not exactly one *{suffix} file).",
+                                 f"Pass the {name} file itself.")
+    if not path.is_file():
+        raise ReferenceDataError(str(path), "does not exist.", f"Pass the path of {name}.")
+    return path
+
+
+def _read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).", "Pass a valid JSON file.") from exc
+
+
+def _mean(value: Any, where: str) -> float:
+    if isinstance(value, list):
+        if not value or not all(is_number(v) for v in value):
+            raise ReferenceDataError(where, "must be a non-empty list of numbers (per-annotator votes).")
+        value = float(np.mean(value))
+    if not is_number(value) or not np.isfinite(value):
+        raise ReferenceDataError(where, f"is {describe(value)}, not a finite number.")
+    return float(value)
+
+
+def _records(obj: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
+        raise ReferenceDataError(where, "must be a JSON list of objects with 'img_path' and 'element_score'.")
+    return obj
+
+
+def load_reference(path: str | Path) -> dict[str, AlignRecord]:
+    """Load eval.json (averaged form) or the raw training form (per-annotator lists are averaged)."""
+    file = _find(Path(path), REFERENCE_NAME, ".json")
+    out: dict[str, AlignRecord] = {}
+    for i, rec in enumerate(_records(_read_json_file(file), file.name)):
+        where = f"{file.name}, record {i}"
+        img = rec.get("img_path")
+        if not isinstance(img, str) or not img:
+            raise ReferenceDataError(where, "has no string 'img_path'.")
+        if img in out:
+            raise ReferenceDataError(where, f"repeats img_path {img!r}.")
+        elements = rec.get("element_score")
+        if elements is None:
+            elements = {}
+        if not isinstance(elements, dict):
+            raise ReferenceDataError(where, "'element_score' must be an object.")
+        out[img] = AlignRecord(_mean(rec.get("total_score"), f"{where} 'total_score'"),
+                               {k: _mean(v, f"{where} element {k!r}") for k, v in elements.items()})
+    if not out:
+        raise ReferenceDataError(file.name, "holds no records.")
+    return out
+
+
+def load_expected(path: str | Path) -> Expected:
+    """Public test inputs (records with ``img_path`` and ``element_score`` keys; values may be null)."""
+    file = _find(Path(path), "test_inputs.json", ".json")
+    out: Expected = {}
+    for i, rec in enumerate(_records(_read_json_file(file), file.name)):
+        img = rec.get("img_path")
+        if not isinstance(img, str) or not img:
+            raise ReferenceDataError(f"{file.name}, record {i}", "has no string 'img_path'.")
+        elements = rec.get("element_score") or {}
+        if not isinstance(elements, dict):
+            raise ReferenceDataError(f"{file.name}, record {i}", "'element_score' must be an object.")
+        out[img] = list(elements)
+    return out
+
+
+def expected_of(reference: dict[str, AlignRecord]) -> Expected:
+    """Coverage implied by a reference."""
+    return {p: list(r.elements) for p, r in reference.items()}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], fit: str) -> Result:
+    """Score checked records against the reference (pairs by img_path, in sorted order)."""
+    problems = check_coverage(records, expected_of(reference), "reference")
+    if any(p.severity == "error" for p in problems):
+        raise SubmissionError(problems)
+    paths = sorted(reference)
+    gt = np.fromiter((reference[p].total for p in paths), dtype=np.float64, count=len(paths))
+    pred = np.fromiter((records[p].total for p in paths), dtype=np.float64, count=len(paths))
+    gt_el: list[float] = []
+    pred_el: list[float] = []
+    per_image_elements = np.zeros(len(paths), dtype=np.int64)
+    for i, p in enumerate(paths):
+        ref_el, sub_el = reference[p].elements, records[p].elements
+        per_image_elements[i] = len(ref_el)
+        for key, value in ref_el.items():
+            gt_el.append(value)
+            pred_el.append(sub_el[key])
+    notes = [str(p) for p in problems]
+    srcc, n1 = metrics.srcc(gt, pred)
+    fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
+    plcc, used, n2 = metrics.plcc(gt, pred, fit_mode)
+    acc, n3 = metrics.element_accuracy(np.asarray(gt_el), np.asarray(pred_el))
+    gt_arr, pred_arr = np.asarray(gt_el), np.asarray(pred_el)
+    correct = (gt_arr >= metrics.ELEMENT_THRESHOLD) == (pred_arr >= metrics.ELEMENT_THRESHOLD)
+    return Result(
+        track=TRACK,
+        main_score=metrics.align_main(srcc, plcc, acc),
+        srcc=srcc,
+        plcc=plcc,
+        plcc_fit=fit if used != "none" else "none",
+        n_images=len(paths),
+        warnings=notes + n1 + n2 + n3,
+        components={"acc": acc},
+        details={"img_path": paths, "gt_total": gt, "pred_total": pred,
+                 "elements_per_image": per_image_elements, "element_correct": correct,
+                 "gt_element": gt_arr, "pred_element": pred_arr},
+    )

@@ -1,0 +1,177 @@
+"""What both tracks share: the readme.txt format, the result record, and value checks."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import Problem, error, warning
+
+README = "readme.txt"
+#: The five readme.txt keys, in order, as the challenge's template writes them.
+README_KEYS = (
+    "runtime per image [s]",
+    "CPU[1] / GPU[0]",
+    "Extra Data [1] / No Extra Data [0]",
+    "LLM[1] / Non-LLM[0]",
+    "Other description",
+)
+README_TEMPLATE = (
+    "runtime per image [s] : 10.43\n"
+    "CPU[1] / GPU[0] : 1\n"
+    "Extra Data [1] / No Extra Data [0] : 1\n"
+    "LLM[1] / Non-LLM[0] : 1\n"
+    "Other description : Solution based on ...\n"
+)
+_README_FIX = "Write the five lines of the template, e.g.\n" + README_TEMPLATE.rstrip()
+
+
+def _norm_key(key: str) -> str:
+    return " ".join(key.replace(" ", "").lower().split())
+
+
+def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
+    """Parse readme.txt; return ``{key: value}`` for the five lines and the problems found."""
+    problems: list[Problem] = []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return {}, [error(README, "is not UTF-8 text.", "Save readme.txt as plain UTF-8 text.")]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    values: dict[str, str] = {}
+    for i, key in enumerate(README_KEYS):
+        where = f"{README}, line {i + 1}"
+        if i >= len(lines):
+            problems.append(error(where, f"is missing; expected `{key} : VALUE`.", _README_FIX))
+            continue
+        line = lines[i]
+        if ":" not in line:
+            problems.append(error(where, f"has no `:`; expected `{key} : VALUE`.", _README_FIX))
+            continue
+        got_key, value = (part.strip() for part in line.split(":", 1))
+        if _norm_key(got_key) != _norm_key(key):
+            problems.append(warning(where, f"key {got_key!r} differs from the template's {key!r}.",
+                                    f"Write `{key} : VALUE`."))
+        if i == 4 and len(lines) > 5:
+            value = " ".join([value, *lines[5:]])
+        values[key] = value
+        problems.extend(_check_readme_value(i, key, value, where))
+    return values, problems
+
+
+def _check_readme_value(i: int, key: str, value: str, where: str) -> list[Problem]:
+    if i == 0:
+        try:
+            runtime = float(value)
+        except ValueError:
+            return [error(where, f"runtime {value!r} is not a number.", f"Write e.g. `{key} : 0.52` (seconds).")]
+        if not math.isfinite(runtime) or runtime < 0:
+            return [error(where, f"runtime {value!r} must be a finite number >= 0.", f"Write e.g. `{key} : 0.52`.")]
+    elif i in (1, 2, 3):
+        if value not in ("0", "1"):
+            return [error(where, f"value {value!r} must be 0 or 1.", f"Write `{key} : 1` or `{key} : 0`.")]
+    elif not value:
+        return [warning(where, "the description is empty.", "Describe the method in a few words.")]
+    return []
+
+
+def is_number(value: Any) -> bool:
+    """True for an int, float or numpy real scalar (not a bool)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (numbers.Real, np.integer, np.floating))
+
+
+def describe(value: Any) -> str:
+    """A short type description for messages (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return type(value).__name__
+
+
+def summarize(items: list[str], limit: int = 5) -> str:
+    """``'a', 'b', 'c' (+N more)`` for messages that name many items."""
+    shown = ", ".join(repr(x) for x in items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+@dataclass
+class Result:
+    """The outcome of scoring one submission.
+
+    ``to_dict`` gives the JSON contract: ``track, main_score, srcc, plcc, plcc_fit,
+    n_images, warnings`` plus ``acc`` (align) or ``f1, precision, recall, giou`` (structure).
+    ``details`` keeps per-image arrays for diagnostics and resampling (not serialised).
+    """
+
+    track: str
+    main_score: float
+    srcc: float
+    plcc: float
+    plcc_fit: str
+    n_images: int
+    warnings: list[str]
+    components: dict[str, float]
+    readme: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract."""
+        out: dict[str, Any] = {
+            "track": self.track,
+            "main_score": self.main_score,
+            "srcc": self.srcc,
+            "plcc": self.plcc,
+            "plcc_fit": self.plcc_fit,
+            "n_images": self.n_images,
+            "warnings": list(self.warnings),
+        }
+        out.update(self.components)
+        return out
+
+    def __getattr__(self, name: str) -> float:
+        components = self.__dict__.get("components", {})
+        if name in components:
+            return components[name]
+        raise AttributeError(name)
+
+
+@dataclass
+class Report:
+    """The outcome of validating one submission: every problem, and whether it is valid."""
+
+    track: str
+    problems: list[Problem]
+    n_images: int = 0
+
+    @property
+    def valid(self) -> bool:
+        """True when no problem is an error."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"track": self.track, "valid": self.valid, "n_images": self.n_images,
+                "errors": [p.to_dict() for p in self.errors], "warnings": [p.to_dict() for p in self.warnings]}

@@ -1,0 +1,266 @@
+"""Track 2 (structural distortion, EvalMuse-Structure): schema, loaders, coverage and scoring."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import metrics, regions
+from ..archive import PICKLE_FIX, SubmissionSource, load_pickle_restricted
+from ..errors import Problem, ReferenceDataError, SubmissionError, error, warning
+from .common import README, Result, describe, is_number, summarize
+
+TRACK = "structure"
+OUTPUT = "output.pkl"
+REQUIRED = (OUTPUT, README)
+REFERENCE_NAME = "gt.pkl"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+#: dtypes OpenCV's resize accepts, so the official program can score them.
+MASK_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+_MASK_FIX = "Submit a 2-D numpy array, e.g. `mask.astype(np.uint8)` with 1 for distorted pixels."
+
+
+@dataclass(frozen=True)
+class StructureRecord:
+    """One image: structure score and predicted mask."""
+
+    score: float
+    pred_area: np.ndarray
+
+
+def read_predictions(source: SubmissionSource) -> tuple[dict[str, StructureRecord] | None, list[Problem]]:
+    """Load output.pkl with the restricted unpickler (streamed, size-limited) and check it."""
+    with source.open(OUTPUT) as stream:
+        obj = load_pickle_restricted(stream, OUTPUT)
+    return parse_predictions(obj)
+
+
+def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list[Problem]]:
+    """Check unpickled output.pkl content; return records by image name (``None`` if unusable)."""
+    if not isinstance(obj, dict):
+        return None, [error(OUTPUT, f"must hold a dict {{image_name: {{'score', 'pred_area'}}}}, not "
+                            f"{describe(obj)}.", PICKLE_FIX)]
+    problems: list[Problem] = []
+    records: dict[str, StructureRecord] = {}
+    squeezed: list[str] = []
+    for name, entry in obj.items():
+        if not isinstance(name, str):
+            problems.append(error(f"{OUTPUT}, key {name!r}"[:200], f"is {describe(name)}; image names must be "
+                                  "strings.", "Use the test image's file name without extension as the key."))
+            continue
+        where = f"{OUTPUT}, image {name!r}"
+        if not isinstance(entry, dict):
+            problems.append(error(where, f"is {describe(entry)}; it must be a dict with 'score' and 'pred_area'.",
+                                  PICKLE_FIX))
+            continue
+        ok = True
+        score = entry.get("score")
+        if "score" not in entry:
+            problems.append(error(where, "has no 'score'.", "Add 'score': float(predicted_mos)."))
+            ok = False
+        elif not _finite_score(score):
+            problems.append(error(where, f"'score' is {_what(score)}, not a finite number.",
+                                  "Write a plain finite number, e.g. float(score)."))
+            ok = False
+        if "pred_area" not in entry:
+            problems.append(error(where, "has no 'pred_area'.", _MASK_FIX))
+            ok = False
+        else:
+            mask, mask_problems = _check_mask(entry["pred_area"], where)
+            problems.extend(mask_problems)
+            if mask is None:
+                ok = False
+            elif entry["pred_area"].ndim == 3:
+                squeezed.append(name)
+        if ok:
+            records[name] = StructureRecord(float(score), mask)
+    if squeezed:
+        problems.append(warning(OUTPUT, f"{len(squeezed)} mask(s) have shape (H, W, 1) (e.g. {squeezed[0]!r}); "
+                                "they are read as (H, W).", "Submit 2-D masks: `mask[..., 0]`."))
+    if not obj:
+        problems.append(error(OUTPUT, "holds no images.", PICKLE_FIX))
+    return records, problems
+
+
+def _finite_score(value: Any) -> bool:
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
+        value = value[()]
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _what(value: Any) -> str:
+    if is_number(value):
+        try:
+            return repr(float(value))
+        except OverflowError:
+            return "an integer too large for a float"
+    return describe(value)
+
+
+def _check_mask(mask: Any, where: str) -> tuple[np.ndarray | None, list[Problem]]:
+    if not isinstance(mask, np.ndarray):
+        return None, [error(where, f"'pred_area' is {describe(mask)}; it must be a numpy array.", _MASK_FIX)]
+    if mask.dtype == bool:
+        return None, [error(where, "'pred_area' is a boolean array, which the official scorer cannot resize.",
+                            "Convert it: `mask.astype(np.uint8)`.")]
+    if mask.ndim == 3 and mask.shape[0] == 1:
+        return None, [error(where, f"'pred_area' has shape {mask.shape}; the official scorer needs (H, W).",
+                            "Drop the leading axis: `mask[0]` (or `mask.squeeze(0)`).")]
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        return None, [error(where, f"'pred_area' has shape {mask.shape}; it must be 2-D (H, W).", _MASK_FIX)]
+    if mask.shape[0] < 1 or mask.shape[1] < 1:
+        return None, [error(where, f"'pred_area' has shape {mask.shape}; it is empty.", _MASK_FIX)]
+    if not any(mask.dtype == d for d in MASK_DTYPES):
+        return None, [error(where, f"'pred_area' has dtype {mask.dtype}, which the official scorer (OpenCV resize) "
+                            "cannot handle; it accepts uint8, uint16, int16, float32 and float64.",
+                            "Convert it: `mask.astype(np.uint8)`.")]
+    if mask.dtype.kind == "f" and not np.isfinite(mask).all():
+        return None, [error(where, "'pred_area' holds NaN or infinite values.",
+                            "Threshold the heatmap into a 0/1 uint8 mask.")]
+    if not mask.dtype.isnative:
+        mask = mask.astype(mask.dtype.newbyteorder("="))
+    return np.ascontiguousarray(mask), []
+
+
+def check_coverage(records: dict[str, StructureRecord], expected: list[str], against: str) -> list[Problem]:
+    """Missing images (errors) and extra images (warnings: the official program ignores them)."""
+    wanted = set(expected)
+    missing = [n for n in expected if n not in records]
+    extra = sorted(n for n in records if n not in wanted)
+    problems = []
+    if missing:
+        problems.append(error(OUTPUT, f"misses {len(missing)} image(s) of the {against}: {summarize(missing)}.",
+                              "Add an entry for every test image (key: file name without extension)."))
+    if extra:
+        problems.append(warning(OUTPUT, f"has {len(extra)} image(s) that are not in the {against} and are ignored: "
+                                f"{summarize(extra)}.", "Remove them, or check the key spelling."))
+    return problems
+
+
+# --------------------------------------------------------------------------- reference and inputs
+
+
+@dataclass
+class StructureReference:
+    """gt.pkl: per image a MOS and a boolean 512 x 512 mask; reference regions are cached."""
+
+    scores: dict[str, float]
+    masks: dict[str, np.ndarray]
+    _regions: dict[str, tuple[list[regions.Region], int]] = field(default_factory=dict, repr=False)
+
+    def regions_of(self, name: str) -> tuple[list[regions.Region], int]:
+        """Reference regions (area > 150) of one image and the count dropped, computed once."""
+        if name not in self._regions:
+            self._regions[name] = regions.regions(self.masks[name], regions.GT_MIN_AREA)
+        return self._regions[name]
+
+
+def load_reference(path: str | Path) -> StructureReference:
+    """Load gt.pkl (restricted unpickler: a reference file is never trusted to run code)."""
+    file = Path(path)
+    if file.is_dir():
+        candidates = [file / REFERENCE_NAME] if (file / REFERENCE_NAME).is_file() else sorted(file.glob("*.pkl"))
+        if len(candidates) != 1:
+            raise ReferenceDataError(str(file), "holds no gt.pkl (and not exactly one *.pkl file).",
+                                     "Pass the gt.pkl file itself.")
+        file = candidates[0]
+    if not file.is_file():
+        raise ReferenceDataError(str(file), "does not exist.", "Pass the path of gt.pkl.")
+    try:
+        with open(file, "rb") as stream:
+            obj = load_pickle_restricted(stream, file.name)
+    except SubmissionError as exc:
+        raise ReferenceDataError(file.name, str(exc.problems[0].what)) from None
+    if not isinstance(obj, dict) or not obj:
+        raise ReferenceDataError(file.name, "must be a non-empty dict {image_name: {'score', 'pred_area'}}.")
+    scores: dict[str, float] = {}
+    masks: dict[str, np.ndarray] = {}
+    for name, entry in obj.items():
+        where = f"{file.name}, image {name!r}"
+        if not isinstance(name, str) or not isinstance(entry, dict):
+            raise ReferenceDataError(where, "must map a string name to a dict.")
+        score = entry.get("score")
+        if not _finite_score(score):
+            raise ReferenceDataError(where, "'score' is not a finite number.")
+        mask = entry.get("pred_area")
+        if not isinstance(mask, np.ndarray) or mask.shape != (regions.SIZE, regions.SIZE):
+            raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array, "
+                                     f"not {describe(mask)}.")
+        scores[name] = float(score)
+        masks[name] = np.ascontiguousarray(mask != 0)
+    return StructureReference(scores, masks)
+
+
+def load_expected(path: str | Path) -> list[str]:
+    """Public test images: a JSON list of names (extensions dropped) or a folder of images."""
+    p = Path(path)
+    if p.is_dir():
+        names = sorted(f.stem for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not names:
+            raise ReferenceDataError(str(p), "holds no images.", f"Pass a folder of {', '.join(IMAGE_SUFFIXES)} files.")
+        return names
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceDataError(str(p), f"cannot be read as JSON ({exc}).",
+                                 "Pass a JSON list of image names or a folder of images.") from exc
+    if isinstance(obj, dict):
+        obj = list(obj)
+    if not isinstance(obj, list) or not all(isinstance(n, str) for n in obj):
+        raise ReferenceDataError(str(p), "must be a JSON list of image names.")
+    return [n[: -len(Path(n).suffix)] if Path(n).suffix.lower() in IMAGE_SUFFIXES else n for n in obj]
+
+
+def expected_of(reference: StructureReference) -> list[str]:
+    """Coverage implied by a reference."""
+    return list(reference.scores)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def compute(records: dict[str, StructureRecord], reference: StructureReference, fit: str) -> Result:
+    """Score checked records against the reference, pooling region counts over all images."""
+    problems = check_coverage(records, expected_of(reference), "reference")
+    if any(p.severity == "error" for p in problems):
+        raise SubmissionError(problems)
+    names = list(reference.scores)
+    matches = []
+    for name in names:
+        gt_regions, gt_dropped = reference.regions_of(name)
+        matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped))
+    n_pred = sum(m.n_pred for m in matches)
+    n_pred_hit = sum(m.n_pred_hit for m in matches)
+    n_gt = sum(m.n_gt for m in matches)
+    n_gt_missed = sum(m.n_gt_missed for m in matches)
+    f1, precision, recall, n0 = metrics.region_f1(n_pred, n_pred_hit, n_gt, n_gt_missed)
+    gt = np.array([reference.scores[n] for n in names], dtype=np.float64)
+    pred = np.array([records[n].score for n in names], dtype=np.float64)
+    srcc, n1 = metrics.srcc(gt, pred)
+    fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
+    plcc, used, n2 = metrics.plcc(gt, pred, fit_mode)
+    giou = metrics.mean([m.giou for m in matches])
+    return Result(
+        track=TRACK,
+        main_score=metrics.structure_main(f1, srcc, plcc),
+        srcc=srcc,
+        plcc=plcc,
+        plcc_fit=fit if used != "none" else "none",
+        n_images=len(names),
+        warnings=[str(p) for p in problems] + n0 + n1 + n2,
+        components={"f1": f1, "precision": precision, "recall": recall, "giou": giou},
+        details={"image": names, "gt_score": gt, "pred_score": pred, "matches": matches},
+    )
