@@ -1,0 +1,80 @@
+"""Build submissions and references in code (no committed blobs)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ntire_t2iqa.tracks.common import README_TEMPLATE
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """Write a zip with the given members."""
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def align_zip(path: Path, records: list[dict[str, Any]], readme: str = README_TEMPLATE) -> Path:
+    """A Track 1 submission zip."""
+    return write_zip(path, {"output.json": json.dumps(records).encode(), "readme.txt": readme.encode()})
+
+
+def structure_zip(path: Path, preds: dict[str, Any], readme: str = README_TEMPLATE, protocol: int = 4) -> Path:
+    """A Track 2 submission zip."""
+    return write_zip(path, {"output.pkl": pickle.dumps(preds, protocol=protocol), "readme.txt": readme.encode()})
+
+
+def random_align(n: int, seed: int = 0, n_elements: tuple[int, int] = (1, 6)) -> tuple[list[dict], list[dict]]:
+    """(submission records, averaged reference records) with a correlated signal."""
+    rng = np.random.default_rng(seed)
+    cats = ["animal", "color", "object", "counting", "spatial"]
+    sub, ref = [], []
+    for i in range(n):
+        path = f"Model{i % 4}/{i:05d}.png"
+        keys = [f"thing{j} ({cats[j % len(cats)]})" for j in range(int(rng.integers(*n_elements)))]
+        gt_el = {k: float(rng.integers(0, 4) / 3) for k in keys}
+        total = float(np.clip(1 + 4 * np.mean(list(gt_el.values()) or [0.5]) + rng.normal(0, 0.5), 1, 5))
+        ref.append({"img_path": path, "prompt_id": i // 3, "total_score": total, "element_score": gt_el})
+        sub.append({"img_path": path, "total_score": total + float(rng.normal(0, 0.8)),
+                    "element_score": {k: float(np.clip(v + rng.normal(0, 0.3), 0, 1)) for k, v in gt_el.items()}})
+    return sub, ref
+
+
+def blob_mask(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """A uint8 0/1 mask with ``n`` random rectangles and ellipses."""
+    import cv2
+
+    m = np.zeros((size, size), np.uint8)
+    for _ in range(n):
+        x, y = (int(v) for v in rng.integers(0, size - 40, 2))
+        w, h = (int(v) for v in rng.integers(8, size // 5, 2))
+        if rng.random() < 0.5:
+            m[y:y + h, x:x + w] = 1
+        else:
+            cv2.ellipse(m, (x + w // 2, y + h // 2), (max(w // 2, 1), max(h // 2, 1)), float(rng.integers(0, 180)),
+                        0, 360, 1, -1)
+    return m
+
+
+def random_structure(n: int, seed: int = 0, pred_size: int = 448) -> tuple[dict, dict]:
+    """(submission dict, reference dict) for Track 2 with partly overlapping regions."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    sub, ref = {}, {}
+    for i in range(n):
+        gm = blob_mask(rng, 512, int(rng.integers(0, 4)))
+        noisy = cv2.resize(gm, (pred_size, pred_size), interpolation=cv2.INTER_NEAREST)
+        pm = np.roll(noisy, int(rng.integers(-15, 15)), axis=int(rng.integers(0, 2)))
+        pm = np.maximum(pm, blob_mask(rng, pred_size, int(rng.integers(0, 3))))
+        mos = float(rng.uniform(1, 5))
+        ref[f"img_{i:04d}"] = {"score": mos, "pred_area": gm}
+        sub[f"img_{i:04d}"] = {"score": mos + float(rng.normal(0, 0.7)), "pred_area": pm}
+    return sub, ref

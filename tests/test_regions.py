@@ -1,0 +1,90 @@
+"""Region extraction and matching: hand-computed cases and equality with full-frame drawing."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from helpers import blob_mask
+
+from ntire_t2iqa import regions
+
+
+def _square(size: int, x: int, y: int, k: int) -> np.ndarray:
+    m = np.zeros((size, size), np.uint8)
+    m[y:y + k, x:x + k] = 1
+    return m
+
+
+def _full_frame_iou(c1: np.ndarray, c2: np.ndarray) -> float:
+    a = np.zeros((512, 512), np.uint8)
+    b = np.zeros((512, 512), np.uint8)
+    cv2.drawContours(a, [c1], -1, 1, -1)
+    cv2.drawContours(b, [c2], -1, 1, -1)
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cropped_iou_equals_full_frame_iou(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pm = blob_mask(rng, 512, 8) > 0
+    gm = blob_mask(rng, 512, 6)
+    pc = [c for c in regions.external_contours(pm) if cv2.contourArea(c) > regions.PRED_MIN_AREA]
+    gc = [c for c in regions.external_contours(gm) if cv2.contourArea(c) > regions.GT_MIN_AREA]
+    preds, _ = regions.regions(pm, regions.PRED_MIN_AREA)
+    gts, _ = regions.regions(gm, regions.GT_MIN_AREA)
+    assert len(preds) == len(pc) and len(gts) == len(gc)
+    got = regions.iou_matrix(preds, gts)
+    for i, c1 in enumerate(pc):
+        for j, c2 in enumerate(gc):
+            assert got[i, j] == _full_frame_iou(c1, c2)  # bit-identical
+
+
+def test_contour_area_thresholds() -> None:
+    # contourArea of a filled k x k square is (k - 1)^2: 13 -> 144 (dropped by both), 14 -> 169 (kept by both)
+    for k, kept in [(13, 0), (14, 1)]:
+        m = _square(512, 50, 50, k)
+        assert len(regions.regions(m, regions.PRED_MIN_AREA)[0]) == kept
+        assert len(regions.regions(m, regions.GT_MIN_AREA)[0]) == kept
+    # 13.5^2 = 182.25 area would not be a square; use a 12 x 15 rectangle: 11 * 14 = 154: kept as gt, dropped as pred
+    m = np.zeros((512, 512), np.uint8)
+    m[10:22, 10:25] = 1
+    assert len(regions.regions(m, regions.GT_MIN_AREA)[0]) == 1
+    assert len(regions.regions(m, regions.PRED_MIN_AREA)[0]) == 0
+
+
+def test_match_image_hand_computed() -> None:
+    gt = _square(512, 100, 100, 20) > 0
+    pred = np.maximum(_square(512, 105, 100, 20), _square(512, 300, 300, 30))
+    # filled squares: 20x20 = 400 px each, overlap 15 x 20 = 300 -> IoU 300 / 500 = 0.6 (hit); far square: miss
+    m = regions.match_image(pred, gt)
+    assert (m.n_pred, m.n_pred_hit, m.n_gt, m.n_gt_missed) == (2, 1, 1, 0)
+    # GIoU term: |pm & gm| = 300, |pm | gm| = 400 + 400 - 300 + 900 = 1400
+    assert m.giou == pytest.approx((300 + 1e-4) / (1400 + 1e-4), abs=1e-15)
+
+
+def test_iou_threshold_is_strict() -> None:
+    # Two 20x20 squares overlapping by 2 columns (40 px) vs 3 columns (60 px):
+    # IoU = 40 / 760 = 0.0526 (miss) and 60 / 740 = 0.081 (miss); 20x20 with 8 columns: 160/640 = 0.25 (hit)
+    gt = _square(512, 100, 100, 20) > 0
+    for shift, hit in [(18, 0), (17, 0), (12, 1)]:
+        m = regions.match_image(_square(512, 100 + shift, 100, 20), gt)
+        assert (m.n_pred_hit, m.n_gt - m.n_gt_missed) == (hit, hit)
+
+
+def test_one_prediction_hits_two_references_and_vice_versa() -> None:
+    # one wide prediction covering two references: both references hit, one prediction hit
+    gt = np.maximum(_square(512, 100, 100, 20), _square(512, 124, 100, 20)) > 0
+    pred = np.zeros((512, 512), np.uint8)
+    pred[100:120, 100:144] = 1
+    m = regions.match_image(pred, gt)
+    assert (m.n_pred, m.n_pred_hit, m.n_gt, m.n_gt_missed) == (1, 1, 2, 0)
+
+
+def test_prediction_is_resized_bilinearly_then_thresholded() -> None:
+    small = np.zeros((448, 448), np.uint8)
+    small[100:140, 100:140] = 1
+    expected = cv2.resize(small, (512, 512)) > 0
+    assert np.array_equal(regions.prediction_mask(small), expected)
+    as_float = small.astype(np.float32) * 0.3
+    assert np.array_equal(regions.prediction_mask(as_float), cv2.resize(as_float, (512, 512)) > 0)
