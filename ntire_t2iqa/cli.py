@@ -7,67 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from . import __version__, metrics
-from .archive import MiB, Limits
-from .errors import Problem, ReferenceDataError, SubmissionError
+from .cli_common import TRACK, err, esc, limit_options, make_limits, out, print_problems, reference_failure
+from .errors import ReferenceDataError, SubmissionError
 from .scoring import score as score_submission
 from .scoring import validate as validate_submission
-
-TRACK = click.Choice(["align", "structure"])
-MAX_SHOWN = 50
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _limits(max_json_mib: float | None, max_pkl_mib: float | None) -> Limits:
-    base = Limits()
-    sizes = dict(base.member_bytes)
-    if max_json_mib:
-        sizes["output.json"] = int(max_json_mib * MiB)
-    if max_pkl_mib:
-        sizes["output.pkl"] = int(max_pkl_mib * MiB)
-    total = max(base.max_total_bytes, sum(sizes.values()))
-    return Limits(base.max_members, sizes, total, base.max_ratio)
-
-
-def _limit_options(func: Any) -> Any:
-    func = click.option("--max-pkl-mib", type=click.FloatRange(min=1), default=None,
-                        help="Raise the output.pkl size limit (default 2048 MiB).")(func)
-    func = click.option("--max-json-mib", type=click.FloatRange(min=1), default=None,
-                        help="Raise the output.json size limit (default 256 MiB).")(func)
-    return func
-
-
-def _print_problems(problems: list[Problem], console: Console) -> None:
-    shown = 0
-    for p in problems:
-        if shown == MAX_SHOWN:
-            console.print(f"[dim]... and {len(problems) - MAX_SHOWN} more (use --json to see all)[/dim]")
-            break
-        mark = "[bold red]error[/bold red]  " if p.severity == "error" else "[yellow]warning[/yellow]"
-        console.print(f"{mark} {_esc(p.where)}: {_esc(p.what)}")
-        if p.fix:
-            console.print(f"         [green]fix:[/green] {_esc(p.fix)}")
-        shown += 1
-
-
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
-
-
-def _reference_failure(exc: ReferenceDataError, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": "reference", "message": str(exc)}))
-    else:
-        err.print(f"[bold red]{_esc(str(exc))}[/bold red]")
-    sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,19 +31,19 @@ def main() -> None:
               help="Public test inputs to check coverage against (Track 1: test-input JSON; "
                    "Track 2: JSON list of image names or a folder of images).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@_limit_options
+@limit_options
 def validate(submission: str, track: str, inputs: str | None, as_json: bool,
              max_json_mib: float | None, max_pkl_mib: float | None) -> None:
     """Check a submission zip (or unpacked folder) and report every problem with its fix."""
     try:
-        report = validate_submission(submission, track, inputs, _limits(max_json_mib, max_pkl_mib))
+        report = validate_submission(submission, track, inputs, make_limits(max_json_mib, max_pkl_mib))
     except ReferenceDataError as exc:
-        _reference_failure(exc, as_json)
+        reference_failure(exc, as_json)
         return
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        _print_problems(report.problems, out)
+        print_problems(report.problems, out)
         if report.valid:
             extra = f" with {len(report.warnings)} warning(s)" if report.warnings else ""
             out.print(f"[bold green]valid[/bold green] {track} submission: {report.n_images} images{extra}.")
@@ -113,14 +61,14 @@ def validate(submission: str, track: str, inputs: str | None, as_json: bool,
 @click.option("--plcc-fit", type=click.Choice(metrics.PLCC_FITS), default="official", show_default=True,
               help="Fit applied before PLCC.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
-@_limit_options
+@limit_options
 def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: bool,
           max_json_mib: float | None, max_pkl_mib: float | None) -> None:
     """Score a submission against the hidden reference as the official program does."""
     try:
-        result = score_submission(submission, reference, track, plcc_fit, _limits(max_json_mib, max_pkl_mib))
+        result = score_submission(submission, reference, track, plcc_fit, make_limits(max_json_mib, max_pkl_mib))
     except ReferenceDataError as exc:
-        _reference_failure(exc, as_json)
+        reference_failure(exc, as_json)
         return
     except SubmissionError as exc:
         if as_json:
@@ -128,7 +76,7 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
                                    "errors": [p.to_dict() for p in exc.errors],
                                    "warnings": [p.to_dict() for p in exc.problems if p.severity == "warning"]}))
         else:
-            _print_problems(exc.problems, err)
+            print_problems(exc.problems, err)
             err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); not scored.")
         sys.exit(1)
     if as_json:
@@ -143,7 +91,13 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
     table.add_row("plcc_fit", result.plcc_fit)
     out.print(table)
     for note in result.warnings:
-        out.print(f"[yellow]warning[/yellow] {_esc(note)}")
+        out.print(f"[yellow]warning[/yellow] {esc(note)}")
+
+
+from .cli_rank import leaderboard_command, rank_command  # noqa: E402
+
+main.add_command(rank_command)
+main.add_command(leaderboard_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -197,9 +197,14 @@ def _records(obj: Any, where: str) -> list[dict[str, Any]]:
     return obj
 
 
+def reference_file(path: str | Path) -> Path:
+    """The reference file itself: ``path``, or eval.json (or the only *.json) in the folder ``path``."""
+    return _find(Path(path), REFERENCE_NAME, ".json")
+
+
 def load_reference(path: str | Path) -> dict[str, AlignRecord]:
     """Load eval.json (averaged form) or the raw training form (per-annotator lists are averaged)."""
-    file = _find(Path(path), REFERENCE_NAME, ".json")
+    file = reference_file(path)
     out: dict[str, AlignRecord] = {}
     for i, rec in enumerate(_records(_read_json_file(file), file.name)):
         where = f"{file.name}, record {i}"
@@ -253,20 +258,22 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
     pred = np.fromiter((records[p].total for p in paths), dtype=np.float64, count=len(paths))
     gt_el: list[float] = []
     pred_el: list[float] = []
-    per_image_elements = np.zeros(len(paths), dtype=np.int64)
+    per_image = np.zeros(len(paths), dtype=np.int64)
     for i, p in enumerate(paths):
         ref_el, sub_el = reference[p].elements, records[p].elements
-        per_image_elements[i] = len(ref_el)
+        per_image[i] = len(ref_el)
         for key, value in ref_el.items():
             gt_el.append(value)
             pred_el.append(sub_el[key])
+    gt_arr, pred_arr = np.asarray(gt_el, dtype=np.float64), np.asarray(pred_el, dtype=np.float64)
     notes = [str(p) for p in problems]
     srcc, n1 = metrics.srcc(gt, pred)
     fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
     plcc, used, n2 = metrics.plcc(gt, pred, fit_mode)
-    acc, n3 = metrics.element_accuracy(np.asarray(gt_el), np.asarray(pred_el))
-    gt_arr, pred_arr = np.asarray(gt_el), np.asarray(pred_el)
+    acc, n3 = metrics.element_accuracy(gt_arr, pred_arr)
     correct = (gt_arr >= metrics.ELEMENT_THRESHOLD) == (pred_arr >= metrics.ELEMENT_THRESHOLD)
+    image_of_element = np.repeat(np.arange(len(paths)), per_image)
+    correct_per_image = np.bincount(image_of_element, weights=correct, minlength=len(paths)).astype(np.int64)
     return Result(
         track=TRACK,
         main_score=metrics.align_main(srcc, plcc, acc),
@@ -276,7 +283,6 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
         n_images=len(paths),
         warnings=notes + n1 + n2 + n3,
         components={"acc": acc},
-        details={"img_path": paths, "gt_total": gt, "pred_total": pred,
-                 "elements_per_image": per_image_elements, "element_correct": correct,
-                 "gt_element": gt_arr, "pred_element": pred_arr},
+        details={"img_path": paths, "gt_total": gt, "pred_total": pred, "elements_per_image": per_image,
+                 "correct_per_image": correct_per_image, "gt_element": gt_arr, "pred_element": pred_arr},
     )

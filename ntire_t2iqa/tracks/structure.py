@@ -168,8 +168,8 @@ class StructureReference:
         return self._regions[name]
 
 
-def load_reference(path: str | Path) -> StructureReference:
-    """Load gt.pkl (restricted unpickler: a reference file is never trusted to run code)."""
+def reference_file(path: str | Path) -> Path:
+    """The reference file itself: ``path``, or gt.pkl (or the only *.pkl) in the folder ``path``."""
     file = Path(path)
     if file.is_dir():
         candidates = [file / REFERENCE_NAME] if (file / REFERENCE_NAME).is_file() else sorted(file.glob("*.pkl"))
@@ -179,6 +179,12 @@ def load_reference(path: str | Path) -> StructureReference:
         file = candidates[0]
     if not file.is_file():
         raise ReferenceDataError(str(file), "does not exist.", "Pass the path of gt.pkl.")
+    return file
+
+
+def load_reference(path: str | Path) -> StructureReference:
+    """Load gt.pkl (restricted unpickler: a reference file is never trusted to run code)."""
+    file = reference_file(path)
     try:
         with open(file, "rb") as stream:
             obj = load_pickle_restricted(stream, file.name)
@@ -262,5 +268,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
         n_images=len(names),
         warnings=[str(p) for p in problems] + n0 + n1 + n2,
         components={"f1": f1, "precision": precision, "recall": recall, "giou": giou},
-        details={"image": names, "gt_score": gt, "pred_score": pred, "matches": matches},
+        details={"image": names, "gt_score": gt, "pred_score": pred, "matches": matches,
+                 **{key: np.array([getattr(m, key) for m in matches]) for key in
+                    ("n_pred", "n_pred_hit", "n_gt", "n_gt_missed", "giou", "pred_dropped", "gt_dropped")}},
     )

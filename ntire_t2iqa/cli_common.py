@@ -1,0 +1,63 @@
+"""Helpers shared by the command modules: consoles, problem printing, exit on reference errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .archive import Limits, MiB
+from .errors import Problem, ReferenceDataError
+
+TRACK = click.Choice(["align", "structure"])
+MAX_SHOWN = 50
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def make_limits(max_json_mib: float | None, max_pkl_mib: float | None) -> Limits:
+    base = Limits()
+    sizes = dict(base.member_bytes)
+    if max_json_mib:
+        sizes["output.json"] = int(max_json_mib * MiB)
+    if max_pkl_mib:
+        sizes["output.pkl"] = int(max_pkl_mib * MiB)
+    total = max(base.max_total_bytes, sum(sizes.values()))
+    return Limits(base.max_members, sizes, total, base.max_ratio)
+
+
+def limit_options(func: Any) -> Any:
+    func = click.option("--max-pkl-mib", type=click.FloatRange(min=1), default=None,
+                        help="Raise the output.pkl size limit (default 2048 MiB).")(func)
+    func = click.option("--max-json-mib", type=click.FloatRange(min=1), default=None,
+                        help="Raise the output.json size limit (default 256 MiB).")(func)
+    return func
+
+
+def print_problems(problems: list[Problem], console: Console) -> None:
+    shown = 0
+    for p in problems:
+        if shown == MAX_SHOWN:
+            console.print(f"[dim]... and {len(problems) - MAX_SHOWN} more (use --json to see all)[/dim]")
+            break
+        mark = "[bold red]error[/bold red]  " if p.severity == "error" else "[yellow]warning[/yellow]"
+        console.print(f"{mark} {esc(p.where)}: {esc(p.what)}")
+        if p.fix:
+            console.print(f"         [green]fix:[/green] {esc(p.fix)}")
+        shown += 1
+
+
+def esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def reference_failure(exc: ReferenceDataError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": "reference", "message": str(exc)}))
+    else:
+        err.print(f"[bold red]{esc(str(exc))}[/bold red]")
+    sys.exit(2)

@@ -1,0 +1,90 @@
+"""``rank`` and ``leaderboard`` commands (organizer side)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import metrics
+from .cli_common import TRACK, err, esc, out, reference_failure
+from .errors import ReferenceDataError
+from .leaderboard import FORMATS, rank, render
+from .leaderboard.export import to_table
+
+
+@click.command("rank")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False), required=False)
+@click.option("--track", type=TRACK, required=True)
+@click.option("--ref", "reference", type=click.Path(exists=True), required=True, help="Hidden reference.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV with path, team, leader, submitted_at, phase (instead of a <team>/<file>.zip folder).")
+@click.option("--db", type=click.Path(dir_okay=False), default="leaderboard.db", show_default=True,
+              help="SQLite results store (created if missing).")
+@click.option("--pick", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which valid submission represents a team.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Scoring processes.")
+@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Paired bootstrap resamples over images for 95% intervals (0: off).")
+@click.option("--plcc-fit", type=click.Choice(metrics.PLCC_FITS), default="official", show_default=True)
+@click.option("--phase", default=None, help="Only rank submissions of this manifest phase.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+def rank_command(submissions: str | None, track: str, reference: str, manifest: str | None, db: str, pick: str,
+                 workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int) -> None:
+    """Score every new submission into the results store and print the leaderboard."""
+    if submissions is None and manifest is None:
+        raise click.UsageError("give a SUBMISSIONS folder (<team>/<file>.zip) or --manifest CSV")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            board, summary = rank(submissions, track, reference, db, manifest, pick, workers, resamples, plcc_fit,
+                                  seed, progress, phase)
+        except ReferenceDataError as exc:
+            reference_failure(exc, False)
+            return
+    out.print(to_table(board))
+    err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
+              f"{summary.already_scored} already in {db}.")
+    if board.invalid:
+        err.print(f"{len(board.invalid)} invalid submission(s); see `ntire-t2iqa leaderboard --db {db} "
+                  f"--track {track} --format md`.")
+    for line in summary.failed:
+        err.print(f"[red]not scored (will be retried):[/red] {esc(line)}")
+    sys.exit(1 if summary.failed else 0)
+
+
+@click.command("leaderboard")
+@click.option("--db", type=click.Path(dir_okay=False), default="leaderboard.db", show_default=True)
+@click.option("--track", type=TRACK, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--pick", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--phase", default=None, help="Only this manifest phase.")
+@click.option("--team", default=None, help="HTML: the team whose predicted-vs-reference scatter is drawn.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of stdout.")
+def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | None, team: str | None,
+                        out_path: str | None) -> None:
+    """Export a stored leaderboard as a table, CSV, Markdown, LaTeX, HTML or JSON."""
+    try:
+        rendered = render(db, track, fmt, pick, phase, team)
+    except ReferenceDataError as exc:
+        reference_failure(exc, False)
+        return
+    if fmt == "table":
+        out.print(to_table(rendered))  # type: ignore[arg-type]
+        return
+    assert isinstance(rendered, str)
+    if out_path:
+        Path(out_path).write_text(rendered, encoding="utf-8")
+        err.print(f"wrote {out_path}")
+    else:
+        click.echo(rendered, nl=False)

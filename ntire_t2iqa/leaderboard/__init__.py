@@ -1,0 +1,96 @@
+"""Organizer ranking: results store, leaderboards, confidence and exports.
+
+Example:
+    >>> from ntire_t2iqa.leaderboard import rank, render          # doctest: +SKIP
+    >>> board, summary = rank("subs/", "align", "eval.json", "lb.db", workers=2)   # doctest: +SKIP
+    >>> print(render("lb.db", "align", "latex"))                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ReferenceDataError
+from ..metrics import PLCC_FITS
+from . import collect, export, html, ranking
+from .ranking import Leaderboard
+from .runner import RunSummary, reference_fingerprint, score_entries
+from .store import Scope, Store
+
+FORMATS = ("table", "csv", "md", "latex", "html", "json")
+Progress = Callable[[str, int, int], None]
+
+
+def rank(submissions: str | Path | None, track: str, reference: str | Path, db: str | Path,
+         manifest: str | Path | None = None, pick: str = "best", workers: int = 1, resamples: int = 0,
+         plcc_fit: str = "official", seed: int = 0, progress: Progress | None = None,
+         phase: str | None = None) -> tuple[Leaderboard, RunSummary]:
+    """Score every new submission into the store at ``db`` and build the leaderboard.
+
+    ``submissions`` is a folder laid out ``<team>/<file>.zip``; or give ``manifest``, a
+    CSV with ``path, team, leader, submitted_at, phase``. Each distinct file (by sha256)
+    is scored once per reference and PLCC fit; re-running scores only what is new.
+    """
+    if plcc_fit not in PLCC_FITS:
+        raise ValueError(f"unknown plcc_fit {plcc_fit!r}")
+    reference = Path(reference)
+    scope = Scope(track, reference_fingerprint(reference, track), plcc_fit)
+    with Store(db) as store:
+        if manifest is not None:
+            entries = collect.from_manifest(Path(manifest), track, store)
+        elif submissions is not None:
+            entries = collect.from_folder(Path(submissions), track, store)
+        else:
+            raise ReferenceDataError("rank", "needs a submissions folder or a manifest.")
+        store.set_meta(f"scope:{track}", {"ref_sha256": scope.ref_sha256, "plcc_fit": plcc_fit,
+                                          "reference": str(reference.resolve())})
+        summary = score_entries(store, scope, entries, reference, workers,
+                                (lambda done, total: progress("scoring", done, total)) if progress else None)
+        board = ranking.build(store, scope, pick, phase)
+        if resamples > 0:
+            ranking.bootstrap(store, scope, board, resamples, seed,
+                              (lambda done, total: progress("bootstrap", done, total)) if progress else None)
+    return board, summary
+
+
+def stored_scope(store: Store, track: str) -> Scope:
+    """The scope (reference and fit) of the latest ``rank`` run for a track."""
+    meta = store.get_meta(f"scope:{track}")
+    if meta is None:
+        raise ReferenceDataError(str(store.path), f"holds no ranking run for track {track!r}.",
+                                 f"Run `ntire-t2iqa rank ... --track {track} --db {store.path}` first.")
+    return Scope(track, meta["ref_sha256"], meta["plcc_fit"])
+
+
+def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str | None = None,
+           team: str | None = None) -> str | Leaderboard:
+    """Render a stored leaderboard in ``fmt`` (``table`` returns the :class:`Leaderboard` itself)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not Path(db).is_file():
+        raise ReferenceDataError(str(db), "does not exist.", "Run `ntire-t2iqa rank` first or check --db.")
+    with Store(db) as store:
+        scope = stored_scope(store, track)
+        board = ranking.build(store, scope, pick, phase)
+        if fmt == "table":
+            return board
+        if fmt == "html":
+            scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok"]
+            scatter = None
+            pool = [*board.rows, *board.baselines]
+            chosen = next((r for r in pool if team in (r.team, r.display_team)), None) if team else \
+                (pool[0] if pool else None)
+            if team and chosen is None:
+                raise ReferenceDataError(str(db), f"has no team {team!r} on the {track} leaderboard.")
+            if chosen is not None:
+                d = store.details(scope, chosen.sha256)
+                key_pred, key_gt = ("pred_total", "gt_total") if track == "align" else ("pred_score", "gt_score")
+                if key_pred in d:
+                    scatter = (chosen.display_team, d[key_pred], d[key_gt])
+            return html.to_html(board, scores, scatter)
+    return {"csv": export.to_csv, "md": export.to_markdown, "latex": export.to_latex,
+            "json": export.to_json}[fmt](board)
+
+
+__all__ = ["FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "rank", "render", "stored_scope"]

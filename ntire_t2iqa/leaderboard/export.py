@@ -1,0 +1,128 @@
+"""Leaderboard exporters: rich table, CSV, Markdown, LaTeX (the report's layout) and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.table import Table
+
+from .ranking import COMPONENTS, Leaderboard, Row
+
+LABELS = {"srcc": "SRCC", "plcc": "PLCC", "acc": "ACC", "f1": "F1"}
+TRACK_TITLES = {"align": "Track 1: image-text alignment", "structure": "Track 2: structural distortion"}
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def records(board: Leaderboard) -> list[dict[str, Any]]:
+    """Rows as plain dicts: ranked teams first, then baselines (rank ``None``)."""
+    out = []
+    for row in [*board.rows, *board.baselines]:
+        rec: dict[str, Any] = {"rank": row.rank, "team": row.display_team, "leader": row.leader,
+                               "baseline": row.is_baseline, "main_score": row.main_score}
+        rec.update(row.components)
+        rec.update({"ci_low": row.ci[0] if row.ci else None, "ci_high": row.ci[1] if row.ci else None,
+                    "flip_next": row.flip_next, "submissions": row.n_submissions,
+                    "submitted_at": row.submitted_at, "sha256": row.sha256})
+        out.append(rec)
+    return out
+
+
+def _columns(board: Leaderboard) -> list[str]:
+    cols = ["Rank", "Team", "Leader", "Main Score", *(LABELS[c] for c in COMPONENTS[board.track])]
+    if board.resamples:
+        cols += ["95% CI", "P(flip)"]
+    return cols + ["Subs"]
+
+
+def _cells(board: Leaderboard, row: Row, digits: int = 4) -> list[str]:
+    cells = [str(row.rank) if row.rank else "-", row.display_team, row.leader, _fmt(row.main_score, digits),
+             *(_fmt(row.components[c], digits) for c in COMPONENTS[board.track])]
+    if board.resamples:
+        ci = f"[{_fmt(row.ci[0], digits)}, {_fmt(row.ci[1], digits)}]" if row.ci else ""
+        cells += [ci, _fmt(row.flip_next, 3)]
+    return cells + [str(row.n_submissions)]
+
+
+def to_table(board: Leaderboard) -> Table:
+    """A rich table (baselines last, dimmed)."""
+    table = Table(title=f"{TRACK_TITLES[board.track]} leaderboard")
+    for col in _columns(board):
+        table.add_column(col, justify="left" if col in ("Team", "Leader") else "right")
+    for row in board.rows:
+        table.add_row(*_cells(board, row))
+    for row in board.baselines:
+        table.add_row(*_cells(board, row), style="dim")
+    return table
+
+
+def to_csv(board: Leaderboard) -> str:
+    """CSV with full-precision numbers."""
+    rows = records(board)
+    buf = io.StringIO()
+    fields = list(rows[0]) if rows else ["rank", "team", "leader", "main_score"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def to_markdown(board: Leaderboard) -> str:
+    """A GitHub-flavoured Markdown table, with invalid submissions listed below."""
+    cols = _columns(board)
+    lines = [f"## {TRACK_TITLES[board.track]}", "", "| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" if c in ("Team", "Leader") else "---:" for c in cols) + "|"]
+    for row in [*board.rows, *board.baselines]:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(board, row)) + " |")
+    if board.invalid:
+        lines += ["", f"Invalid submissions ({len(board.invalid)}):", ""]
+        for rec in board.invalid:
+            reason = rec["reason"][0] if rec["reason"] else {"where": "", "what": "invalid"}
+            lines.append(f"- {rec['team']} ({rec['submitted_at']}): {reason['where']}: {reason['what']}")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(board: Leaderboard) -> str:
+    """The report's Table 1 / Table 2 layout: Rank, Team, Leader, Main Score, components; baseline last."""
+    comps = COMPONENTS[board.track]
+    head = ["Rank", "Team", "Leader", "Main Score", *(LABELS[c] for c in comps)]
+    lines = [r"\begin{table*}[t]", r"\centering",
+             rf"\caption{{Results of the NTIRE 2025 T2I quality assessment challenge, "
+             rf"{latex_escape(TRACK_TITLES[board.track])}.}}",
+             rf"\label{{tab:{board.track}}}",
+             r"\begin{tabular}{cll" + "c" * (1 + len(comps)) + "}", r"\toprule",
+             " & ".join(head) + r" \\", r"\midrule"]
+    for row in board.rows:
+        cells = [str(row.rank), latex_escape(row.display_team), latex_escape(row.leader),
+                 _fmt(row.main_score), *(_fmt(row.components[c]) for c in comps)]
+        lines.append(" & ".join(cells) + r" \\")
+    if board.baselines:
+        lines.append(r"\midrule")
+        for row in board.baselines:
+            cells = ["-", latex_escape(row.display_team), latex_escape(row.leader), _fmt(row.main_score),
+                     *(_fmt(row.components[c]) for c in comps)]
+            lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(board: Leaderboard) -> str:
+    """JSON: rows, baselines, invalid submissions (with reasons) and the bootstrap size."""
+    invalid = [{"team": r["team"], "path": r["path"], "submitted_at": r["submitted_at"], "reasons": r["reason"]}
+               for r in board.invalid]
+    return json.dumps({"track": board.track, "rows": records(board), "invalid": invalid,
+                       "pending": board.pending, "resamples": board.resamples}, indent=2)
