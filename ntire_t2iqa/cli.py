@@ -94,10 +94,15 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
         out.print(f"[yellow]warning[/yellow] {esc(note)}")
 
 
-from .cli_rank import leaderboard_command, rank_command  # noqa: E402
+from .cli_rank import (  # noqa: E402
+    codabench_bundle_command,
+    codalab_score_command,
+    leaderboard_command,
+    rank_command,
+)
 
-main.add_command(rank_command)
-main.add_command(leaderboard_command)
+for _command in (rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,7 +50,10 @@ def prediction_mask(pred_area: np.ndarray) -> np.ndarray:
 
 def external_contours(mask: np.ndarray) -> list[np.ndarray]:
     """External contours (``RETR_EXTERNAL``, ``CHAIN_APPROX_SIMPLE``) of a 2-D mask; nonzero is foreground."""
-    m = np.ascontiguousarray(mask, dtype=np.uint8) if mask.dtype != np.uint8 else np.ascontiguousarray(mask)
+    if mask.dtype == bool and mask.flags.c_contiguous:
+        m = mask.view(np.uint8)  # zero-copy: a bool is one byte holding 0 or 1
+    else:
+        m = np.ascontiguousarray(mask, dtype=np.uint8) if mask.dtype != np.uint8 else np.ascontiguousarray(mask)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     return list(contours)
 
@@ -121,24 +124,27 @@ def match_counts(preds: list[Region], gts: list[Region]) -> tuple[int, int]:
     return int(hits.any(axis=1).sum()), int((~hits.any(axis=0)).sum())
 
 
-def giou_term(pm: np.ndarray, gm: np.ndarray) -> float:
-    """(|pm & gm| + 1e-4) / (|pm | gm| + 1e-4) for one image; both masks boolean."""
-    inter = np.count_nonzero(pm & gm)
-    union = np.count_nonzero(pm | gm)
-    return (inter + 1e-4) / (union + 1e-4)
+def giou_term(inter: int, pred_count: int, gt_count: int) -> float:
+    """(|pm & gm| + 1e-4) / (|pm | gm| + 1e-4) for one image, from pixel counts."""
+    return (inter + 1e-4) / (pred_count + gt_count - inter + 1e-4)
 
 
 def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Region] | None = None,
-                gt_dropped: int = 0) -> ImageMatch:
+                gt_dropped: int = 0, gt_count: int | None = None) -> ImageMatch:
     """Score one image: resize and threshold the prediction, extract regions, match, GIoU.
 
-    ``gt_mask`` is the boolean 512 x 512 reference mask; ``gt_regions`` may be passed
-    precomputed (they depend only on the reference).
+    ``gt_mask`` is the boolean 512 x 512 reference mask; its regions and pixel count may
+    be passed precomputed (they depend only on the reference).
     """
-    pm = prediction_mask(pred_area)
-    preds, pred_dropped = regions(pm, PRED_MIN_AREA)
     if gt_regions is None:
         gt_regions, gt_dropped = regions(gt_mask, GT_MIN_AREA)
+    if gt_count is None:
+        gt_count = int(np.count_nonzero(gt_mask))
+    if not pred_area.any():  # an all-zero prediction resizes to an all-zero mask: nothing to find
+        return ImageMatch(0, 0, len(gt_regions), len(gt_regions), giou_term(0, 0, gt_count), 0, gt_dropped)
+    pm = prediction_mask(pred_area)
+    preds, pred_dropped = regions(pm, PRED_MIN_AREA)
     n_hit, n_missed = match_counts(preds, gt_regions)
-    return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed, giou_term(pm, gt_mask),
-                      pred_dropped, gt_dropped)
+    inter = int(np.count_nonzero(pm & gt_mask))
+    return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed,
+                      giou_term(inter, int(np.count_nonzero(pm)), gt_count), pred_dropped, gt_dropped)

@@ -159,12 +159,13 @@ class StructureReference:
 
     scores: dict[str, float]
     masks: dict[str, np.ndarray]
-    _regions: dict[str, tuple[list[regions.Region], int]] = field(default_factory=dict, repr=False)
+    _regions: dict[str, tuple[list[regions.Region], int, int]] = field(default_factory=dict, repr=False)
 
-    def regions_of(self, name: str) -> tuple[list[regions.Region], int]:
-        """Reference regions (area > 150) of one image and the count dropped, computed once."""
+    def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
+        """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
         if name not in self._regions:
-            self._regions[name] = regions.regions(self.masks[name], regions.GT_MIN_AREA)
+            found, dropped = regions.regions(self.masks[name], regions.GT_MIN_AREA)
+            self._regions[name] = (found, dropped, int(np.count_nonzero(self.masks[name])))
         return self._regions[name]
 
 
@@ -206,8 +207,15 @@ def load_reference(path: str | Path) -> StructureReference:
             raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array, "
                                      f"not {describe(mask)}.")
         scores[name] = float(score)
-        masks[name] = np.ascontiguousarray(mask != 0)
+        masks[name] = _as_bool(mask)
     return StructureReference(scores, masks)
+
+
+def _as_bool(mask: np.ndarray) -> np.ndarray:
+    """Nonzero as True; a contiguous uint8 0/1 mask is viewed in place, not copied."""
+    if mask.dtype == np.uint8 and mask.flags.c_contiguous and (mask.size == 0 or mask.max() <= 1):
+        return mask.view(bool)
+    return np.ascontiguousarray(mask != 0)
 
 
 def load_expected(path: str | Path) -> list[str]:
@@ -246,8 +254,9 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     names = list(reference.scores)
     matches = []
     for name in names:
-        gt_regions, gt_dropped = reference.regions_of(name)
-        matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped))
+        gt_regions, gt_dropped, gt_count = reference.regions_of(name)
+        matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped,
+                                           gt_count))
     n_pred = sum(m.n_pred for m in matches)
     n_pred_hit = sum(m.n_pred_hit for m in matches)
     n_gt = sum(m.n_gt for m in matches)
