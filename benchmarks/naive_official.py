@@ -52,7 +52,7 @@ def score_align(sub_records: list[dict], ref_records: list[dict]) -> dict:
     gt_total = []
     pred_total = []
     correct = []
-    for s, r in zip(sub, ref):
+    for s, r in zip(sub, ref, strict=False):  # by position, as the official program does
         gt_total.append(r["total_score"])
         pred_total.append(s["total_score"])
         for key, gt_value in r["element_score"].items():

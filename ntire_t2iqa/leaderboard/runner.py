@@ -85,7 +85,7 @@ def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: P
         store.add_result(scope, sha, out["status"], out["main_score"], out["metrics"], out["reason"], out["details"])
 
     finished = 0
-    if workers <= 1 or total <= 1:
+    if total and (workers <= 1 or total == 1):
         _init_worker(str(reference), scope.track, scope.plcc_fit)
         for sha, path in todo.items():
             record(sha, _score_one(path))

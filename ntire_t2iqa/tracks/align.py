@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,20 @@ def parse_predictions(obj: Any) -> tuple[dict[str, AlignRecord] | None, list[Pro
     return records, problems
 
 
+_FLOAT_MAX = 1.7976931348623157e308
+
+
 def _finite_number(value: Any) -> bool:
-    if not is_number(value):
+    kind = type(value)
+    if kind is float:  # the common case, kept fast: JSON numbers parse to exactly float or int
+        return math.isfinite(value)
+    if kind is int:
+        return -_FLOAT_MAX <= value <= _FLOAT_MAX  # a JSON integer too large for a float is refused
+    if not is_number(value) or is_non_finite(value):
         return False
     try:
-        return not is_non_finite(float(value))
-    except OverflowError:  # a JSON integer too large for a float
+        return math.isfinite(float(value))
+    except OverflowError:
         return False
 
 
@@ -248,9 +257,13 @@ def expected_of(reference: dict[str, AlignRecord]) -> Expected:
 # --------------------------------------------------------------------------- scoring
 
 
-def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], fit: str) -> Result:
-    """Score checked records against the reference (pairs by img_path, in sorted order)."""
-    problems = check_coverage(records, expected_of(reference), "reference")
+def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], fit: str,
+            check: bool = True) -> Result:
+    """Score checked records against the reference (pairs by img_path, in sorted order).
+
+    ``check=False`` skips the coverage check when the caller has already made it.
+    """
+    problems = check_coverage(records, expected_of(reference), "reference") if check else []
     if any(p.severity == "error" for p in problems):
         raise SubmissionError(problems)
     paths = sorted(reference)

@@ -246,9 +246,13 @@ def expected_of(reference: StructureReference) -> list[str]:
 # --------------------------------------------------------------------------- scoring
 
 
-def compute(records: dict[str, StructureRecord], reference: StructureReference, fit: str) -> Result:
-    """Score checked records against the reference, pooling region counts over all images."""
-    problems = check_coverage(records, expected_of(reference), "reference")
+def compute(records: dict[str, StructureRecord], reference: StructureReference, fit: str,
+            check: bool = True) -> Result:
+    """Score checked records against the reference, pooling region counts over all images.
+
+    ``check=False`` skips the coverage check when the caller has already made it.
+    """
+    problems = check_coverage(records, expected_of(reference), "reference") if check else []
     if any(p.severity == "error" for p in problems):
         raise SubmissionError(problems)
     names = list(reference.scores)
