@@ -1,8 +1,11 @@
 """Safe reading of participant files: zip archives, folders, JSON and pickles.
 
 A participant's file is hostile until proven otherwise. Archives are read in memory
-and never extracted; member sizes are counted while reading (zip headers are not
-trusted); pickles are loaded with an allow-list so that nothing in them can run.
+and never extracted; members are decompressed by our own bounded reader, which stops
+one byte past the size a header declares and checks the CRC (headers are not trusted);
+pickles are loaded with an allow-list so that nothing in them can run, numpy objects
+are rebuilt from validated parts, and the opcode stream is screened for what would
+crash the C unpickler. Every failure is a :class:`SubmissionError` with a fix.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import math
 import os
 import pickle
 import stat
+import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -59,7 +64,12 @@ class _LimitedReader(io.RawIOBase):
         # Never ask for more than one byte past the limit, so a bomb is stopped early.
         view = memoryview(buffer)
         want = min(len(view), self._limit - self.count + 1)
-        data = self._raw.read(want)
+        if want <= 0:
+            return 0
+        try:
+            data = self._raw.read(want)
+        except OSError as exc:
+            raise SubmissionError([error(self._where, f"cannot be read ({exc.strerror or exc}).", self._fix)]) from None
         n = len(data)
         self.count += n
         if self.count > self._limit:
@@ -78,15 +88,252 @@ def _human(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+# --------------------------------------------------------------------------- zip members
+
+#: Compression methods a member may use: stored, deflate, bzip2, LZMA.
+_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+            zipfile.ZIP_LZMA: "LZMA"}
+_ENCRYPTED = 0x1 | 0x40  # traditional and strong encryption
+_PATCHED = 0x20  # "compressed patched data": not a plain file
+_CHUNK = 1 << 16
+
+
+class _StoredDecoder:
+    """The decompressor interface (as :class:`bz2.BZ2Decompressor`) for stored members."""
+
+    eof = False
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self.needs_input = True
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        buf = self._buf + data if self._buf else data
+        out, self._buf = buf[:max_length], buf[max_length:]
+        self.needs_input = not self._buf
+        return out
+
+
+class _InflateDecoder:
+    """Raw deflate with the :class:`bz2.BZ2Decompressor` interface (output bounded per call)."""
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(-15)
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._z.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        tail = self._z.unconsumed_tail
+        out = self._z.decompress(tail + data if tail else data, max_length)
+        # Output may be pending inside zlib when the call filled max_length: ask again before reading more.
+        self.needs_input = not self._z.unconsumed_tail and len(out) < max_length
+        return out
+
+
+class _LzmaDecoder:
+    """The LZMA flavour of zip (a 4-byte header and LZMA1 properties, then raw LZMA1 data)."""
+
+    def __init__(self, max_out: int) -> None:
+        self._head = b""
+        self._max_out = max_out
+        self._d: Any = None
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._d is not None and self._d.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        import lzma
+
+        if self._d is None:
+            self._head += data
+            if len(self._head) < 4:
+                return b""
+            psize = struct.unpack("<H", self._head[2:4])[0]
+            if len(self._head) < 4 + psize:
+                return b""
+            props = self._head[4:4 + psize]
+            if psize != 5 or props[0] >= 9 * 5 * 5:
+                raise _MemberDamaged("its LZMA properties are invalid")
+            lc, rest = props[0] % 9, props[0] // 9
+            dict_size = struct.unpack("<I", props[1:5])[0]
+            # Matches never reach back further than the declared size, so a bigger dictionary
+            # (which the decoder would allocate) is never needed.
+            dict_size = max(4096, min(dict_size, self._max_out + 4096))
+            self._d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[
+                {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": rest % 5, "pb": rest // 5, "dict_size": dict_size}])
+            data, self._head = self._head[4 + psize:], b""
+        out = self._d.decompress(data, max_length)
+        self.needs_input = self._d.needs_input
+        return out
+
+
+class _MemberDamaged(Exception):
+    """Raised inside member decoding; turned into a :class:`SubmissionError` by the reader."""
+
+
+class _ZipMemberReader(io.RawIOBase):
+    """One zip member, decompressed while reading with output bounded by the *declared* size.
+
+    The compressed bytes are read from the archive directly (never more than the central
+    directory's compressed size); every decompressor call is capped, so a member that
+    expands beyond what its header declares is stopped after one extra byte, whatever
+    the compression method. The CRC-32 and the exact size are checked at the end.
+    """
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo, where: str, fix: str):
+        self._where, self._fix, self._info = where, fix, info
+        self._out = 0
+        self._crc = 0
+        self._done = False
+        self._fp: BinaryIO | None = None
+        try:
+            self._fp = open(path, "rb")  # noqa: SIM115 - closed in close()
+            self._seek_data(info)
+        except _MemberDamaged as exc:
+            self.close()
+            raise self._error(str(exc)) from None
+        except OSError as exc:
+            self.close()
+            raise self._error(f"cannot be read ({exc.strerror or exc})") from None
+        self._left_in = info.compress_size
+        method = info.compress_type
+        self._dec: Any
+        if method == zipfile.ZIP_STORED:
+            self._dec = _StoredDecoder()
+        elif method == zipfile.ZIP_DEFLATED:
+            self._dec = _InflateDecoder()
+        elif method == zipfile.ZIP_BZIP2:
+            import bz2
+
+            self._dec = bz2.BZ2Decompressor()
+        elif method == zipfile.ZIP_LZMA:
+            self._dec = _LzmaDecoder(info.file_size)
+        else:
+            self.close()
+            raise self._error(f"uses compression method {method}, which is not supported")
+
+    def _seek_data(self, info: zipfile.ZipInfo) -> None:
+        assert self._fp is not None
+        self._fp.seek(info.header_offset)
+        head = self._fp.read(30)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            raise _MemberDamaged("its local header is missing")
+        flags, method = struct.unpack("<HH", head[6:10])
+        nlen, xlen = struct.unpack("<HH", head[26:30])
+        raw_name = self._fp.read(nlen)
+        try:
+            name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        except UnicodeDecodeError:
+            name = None
+        if name != info.orig_filename:
+            raise _MemberDamaged("its local header names a different file than the archive's directory")
+        if flags & (_ENCRYPTED | _PATCHED):
+            raise _MemberDamaged("its local header marks it as encrypted")
+        if method != info.compress_type:
+            raise _MemberDamaged("its local header disagrees with the archive's directory on the compression")
+        self._fp.seek(xlen, io.SEEK_CUR)
+
+    def _error(self, what: str) -> SubmissionError:
+        return SubmissionError([error(self._where, f"is damaged: {what}.", self._fix)])
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        if self._done or not len(view):
+            return 0
+        declared = self._info.file_size
+        # One byte more than declared is enough to notice a member that expands beyond its header.
+        want = min(len(view), declared - self._out + 1)
+        try:
+            data = self._produce(want)
+        except _MemberDamaged as exc:
+            raise self._error(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - zlib.error, OSError (bz2), lzma.LZMAError, EOFError, ...
+            raise self._error(f"it cannot be decompressed ({_one_line(exc) or type(exc).__name__})") from None
+        if not data:
+            self._finish()
+            return 0
+        self._out += len(data)
+        if self._out > declared:
+            raise self._error(f"it holds more data than the {declared} bytes its header declares")
+        self._crc = zlib.crc32(data, self._crc)
+        view[:len(data)] = data
+        return len(data)
+
+    def _produce(self, want: int) -> bytes:
+        """Up to ``want`` bytes of output; ``b''`` once the member is exhausted."""
+        assert self._fp is not None
+        while True:
+            if self._dec.eof:
+                return b""
+            chunk = b""
+            if self._dec.needs_input:
+                if self._left_in <= 0:
+                    return b""
+                chunk = self._fp.read(min(self._left_in, _CHUNK))
+                if not chunk:
+                    raise _MemberDamaged("the archive ends inside it (truncated upload?)")
+                self._left_in -= len(chunk)
+            out = self._dec.decompress(chunk, want)
+            if out:
+                return out
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._out != self._info.file_size:
+            raise self._error(f"it holds {self._out} bytes but its header declares {self._info.file_size}")
+        if self._crc != self._info.CRC:
+            raise self._error("its CRC-32 checksum does not match its content")
+
+    def close(self) -> None:
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+        super().close()
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    return " ".join(str(exc).split())[:limit]
+
+
+def _open_regular(path: Path, where: str) -> BinaryIO:
+    """Open a file of a submission folder: never through a link, never a pipe or device."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SubmissionError([error(where, f"cannot be opened ({exc.strerror or exc}).",
+                                     "Replace it with a regular file that can be read.")]) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SubmissionError([error(where, "is not a regular file.", "Replace it with the real file.")])
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# --------------------------------------------------------------------------- submission sources
+
+
 class SubmissionSource:
     """The files of one submission, from a zip archive or an unpacked folder.
 
     Construct with :func:`open_submission`, which checks the member list first.
     """
 
-    def __init__(self, path: Path, kind: str, names: list[str], limits: Limits):
-        self.path, self.kind, self.names, self.limits = path, kind, names, limits
-        self._zip: zipfile.ZipFile | None = None
+    def __init__(self, path: Path, kind: str, names: list[str], limits: Limits,
+                 infos: dict[str, zipfile.ZipInfo] | None = None, rezip_fix: str = ""):
+        self.path, self.kind, self.names, self.limits = Path(path), kind, names, limits
+        self._infos = infos
+        self._rezip = rezip_fix or _rezip_fix(tuple(names))
 
     def __enter__(self) -> SubmissionSource:
         return self
@@ -95,34 +342,38 @@ class SubmissionSource:
         self.close()
 
     def close(self) -> None:
-        """Release the archive handle."""
-        if self._zip is not None:
-            self._zip.close()
-            self._zip = None
+        """Release resources (members are opened one at a time, so there is nothing to keep)."""
 
     def label(self, name: str) -> str:
         """How a member is named in messages."""
         return name
 
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        if self._infos is None:
+            try:
+                with zipfile.ZipFile(self.path) as zf:
+                    self._infos = {i.filename: i for i in reversed(zf.infolist())}
+            except Exception as exc:  # noqa: BLE001 - a hostile archive may fail in any way
+                raise SubmissionError([error(self.path.name, f"cannot be read as a zip archive ({_one_line(exc)}).",
+                                             self._rezip)]) from None
+        if name not in self._infos:
+            raise SubmissionError([error(self.path.name, f"has no {name}.", self._rezip)])
+        return self._infos[name]
+
     @contextmanager
     def open(self, name: str) -> Iterator[io.BufferedReader]:
-        """Open one member as a size-limited binary stream."""
+        """Open one member as a size-limited binary stream (decompressed in memory, never extracted)."""
         limit = self.limits.limit_for(name)
         fix = "Shrink the file, or ask the organizers whether the limit can be raised."
-        raw: BinaryIO | None = None
+        raw: BinaryIO
+        if self.kind == "zip":
+            raw = _ZipMemberReader(self.path, self._info(name), name, self._rezip)  # type: ignore[assignment]
+        else:
+            raw = _open_regular(self.path / name, name)
         try:
-            if self.kind == "zip":
-                if self._zip is None:
-                    self._zip = zipfile.ZipFile(self.path)
-                raw = self._zip.open(name)  # type: ignore[assignment]
-            else:
-                raw = open(self.path / name, "rb")  # noqa: SIM115 - closed below
             yield io.BufferedReader(_LimitedReader(raw, limit, name, fix), buffer_size=1 << 20)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise SubmissionError([error(name, f"cannot be decompressed ({exc}).", _REZIP)]) from None
         finally:
-            if raw is not None:
-                raw.close()
+            raw.close()
 
     def read(self, name: str) -> bytes:
         """Read one member whole, within its size limit."""
@@ -130,7 +381,8 @@ class SubmissionSource:
             return stream.read()
 
 
-_REZIP = "Create the zip again with a standard tool, e.g. `zip submission.zip output.json readme.txt`."
+def _rezip_fix(required: tuple[str, ...]) -> str:
+    return f"Create the zip again with a standard tool, e.g. `zip submission.zip {' '.join(required)}`."
 
 
 def open_submission(path: str | os.PathLike[str], required: tuple[str, ...],
@@ -146,69 +398,100 @@ def open_submission(path: str | os.PathLike[str], required: tuple[str, ...],
     path = Path(path)
     expected = " and ".join(required)
     zip_fix = f"Put exactly {expected} at the root of the zip: `zip submission.zip {' '.join(required)}`."
+    rezip = _rezip_fix(required)
     if path.is_dir():
         return _open_folder(path, required, limits)
     if not path.is_file():
         return None, [error(str(path.name), "does not exist or is not a regular file.", zip_fix)]
     try:
         if not zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head == b"PK\x03\x04":
+                return None, [error(path.name, "starts like a zip archive but is truncated or damaged (its "
+                                    "directory at the end is missing).", rezip + " Then upload it again.")]
             return None, [error(path.name, "is not a zip archive.", zip_fix)]
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        return None, [error(path.name, f"cannot be read as a zip archive ({exc}).", _REZIP)]
+        archive_size = path.stat().st_size
+    except Exception as exc:  # noqa: BLE001 - a hostile archive may fail in any way
+        return None, [error(path.name, f"cannot be read as a zip archive ({_one_line(exc)}).", rezip)]
 
     problems: list[Problem] = []
     if len(infos) > limits.max_members:
         problems.append(error(path.name, f"holds {len(infos)} members; at most {limits.max_members} are allowed.",
                               zip_fix))
     names: list[str] = []
+    accepted: dict[str, zipfile.ZipInfo] = {}
+    explained: set[str] = set()  # required names that a problem above already talks about
     total = 0
     for info in infos:
         name = info.filename
-        shown = repr(name)
+        where = f"{path.name}: member {name!r}"
         mode = (info.external_attr >> 16) & 0xFFFF
-        if info.is_dir():
-            problems.append(error(f"{path.name}: member {shown}", "is a folder; folders are not allowed.",
+        kind = stat.S_IFMT(mode)
+        base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        if base.lower() in required:
+            explained.add(base.lower())
+        if info.is_dir() or kind == stat.S_IFDIR:
+            problems.append(error(where, "is a folder; folders are not allowed.",
                                   "Zip the files themselves, not the folder that holds them: "
                                   f"`cd FOLDER && zip ../submission.zip {' '.join(required)}`."))
-            continue
-        if mode and stat.S_ISLNK(mode):
-            problems.append(error(f"{path.name}: member {shown}", "is a symbolic link; links are not allowed.",
+        elif kind == stat.S_IFLNK:
+            problems.append(error(where, "is a symbolic link; links are not allowed.",
                                   "Zip the real files (`zip` without `--symlinks`)."))
-            continue
-        if info.flag_bits & 0x1:
-            problems.append(error(f"{path.name}: member {shown}", "is encrypted.",
-                                  "Create the zip without a password."))
-            continue
-        if _unsafe_name(name):
-            problems.append(error(f"{path.name}: member {shown}",
-                                  "has an absolute path, a `..` part or a folder part; only plain file names "
-                                  "at the root are allowed.", zip_fix))
-            continue
-        if name not in required:
+        elif kind not in (0, stat.S_IFREG):
+            problems.append(error(where, "is a special file (device, pipe or socket), not a regular file.",
+                                  zip_fix))
+        elif info.flag_bits & _ENCRYPTED:
+            problems.append(error(where, "is encrypted.", "Create the zip without a password."))
+        elif info.orig_filename != name:  # zipfile cut it at a NUL byte or changed separators
+            problems.append(error(f"{path.name}: member {info.orig_filename!r}", "has an invalid file name.",
+                                  zip_fix))
+        elif _unsafe_name(name):
+            problems.append(_bad_path(where, name, base, required, zip_fix))
+        elif name not in required:
             problems.append(_unexpected(path.name, name, required))
-            continue
-        if name in names:
-            problems.append(error(f"{path.name}: member {shown}", "appears twice in the archive.", _REZIP))
-            continue
-        limit = limits.limit_for(name)
-        if info.file_size > limit:
-            problems.append(error(name, f"is {_human(info.file_size)} uncompressed; the limit is {_human(limit)}.",
+            if name in _TRACK_OUTPUTS:
+                explained.update(r for r in required if r in _TRACK_OUTPUTS)
+        elif name in accepted:
+            problems.append(error(where, "appears twice in the archive.", rezip))
+        elif info.header_offset + 30 + info.compress_size > archive_size:
+            problems.append(error(where, "is damaged: its compressed data would run past the end of the archive.",
+                                  rezip))
+        elif info.compress_type not in _METHODS or info.flag_bits & _PATCHED:
+            problems.append(error(where, f"uses compression method {info.compress_type}, which is not supported.",
+                                  "Use deflate, the default of `zip` and of most zip tools."))
+        elif info.file_size > limits.limit_for(name):
+            problems.append(error(name, f"is {_human(info.file_size)} uncompressed; the limit is "
+                                  f"{_human(limits.limit_for(name))}.",
                                   "Shrink the file, or ask the organizers whether the limit can be raised."))
-            continue
-        if info.file_size > MiB and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        elif info.file_size > MiB and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             problems.append(error(name, f"expands {info.file_size / max(info.compress_size, 1):.0f}-fold; "
                                   f"at most {limits.max_ratio:.0f}-fold is accepted.",
                                   "Use ordinary deflate compression (`zip` does by default)."))
-            continue
-        total += info.file_size
-        names.append(name)
+        else:
+            total += info.file_size
+            names.append(name)
+            accepted[name] = info
+    problems = _capped(problems, path.name, zip_fix)
     if total > limits.max_total_bytes:
         problems.append(error(path.name, f"expands to {_human(total)}; the limit is {_human(limits.max_total_bytes)}.",
                               "Shrink the files."))
-    problems.extend(_missing(path.name, names, required, zip_fix, problems))
-    return SubmissionSource(path, "zip", names, limits), problems
+    problems.extend(_missing(path.name, names, required, zip_fix, explained))
+    return SubmissionSource(path, "zip", names, limits, accepted, rezip), problems
+
+
+#: Most problems listed for one archive (an archive of a million junk members gets one summary line).
+MAX_MEMBER_PROBLEMS = 50
+
+
+def _capped(problems: list[Problem], container: str, fix: str) -> list[Problem]:
+    if len(problems) <= MAX_MEMBER_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_MEMBER_PROBLEMS + 1
+    return [*problems[:MAX_MEMBER_PROBLEMS - 1],
+            error(container, f"has {rest} more problems with its members (not listed).", fix)]
 
 
 def _unsafe_name(name: str) -> bool:
@@ -222,9 +505,37 @@ def _unsafe_name(name: str) -> bool:
     )
 
 
+def _bad_path(where: str, name: str, base: str, required: tuple[str, ...], zip_fix: str) -> Problem:
+    parts = name.replace("\\", "/").split("/")
+    if parts[0] == "__MACOSX" or base.startswith("._"):
+        return error(where, "is macOS metadata (__MACOSX/ or ._ files), not part of the submission.",
+                     "Remove it: `zip -d submission.zip '__MACOSX/*' '*/._*'`, or create the zip from a terminal: "
+                     f"`zip -X submission.zip {' '.join(required)}`.")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return error(where, "has an absolute path; only plain file names at the root are allowed.", zip_fix)
+    if ".." in parts:
+        return error(where, "has a `..` part (it points outside the archive); only plain file names at the root "
+                     "are allowed.", zip_fix)
+    if "\x00" in name or ":" in name or name in ("", ".", ".."):
+        return error(where, "has an invalid file name.", zip_fix)
+    if base in required:
+        return error(where, "is inside a folder; the files must sit at the root of the zip.",
+                     f"Zip the files themselves: `cd FOLDER && zip ../submission.zip {' '.join(required)}`.")
+    return error(where, f"is inside a folder and not expected; the submission must hold exactly "
+                 f"{' and '.join(required)} at the root.", zip_fix)
+
+
+#: The output file of each track, to explain a submission checked against the wrong track.
+_TRACK_OUTPUTS = {"output.json": "align", "output.pkl": "structure"}
+
+
 def _unexpected(container: str, name: str, required: tuple[str, ...]) -> Problem:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     where = f"{container}: member {name!r}"
+    if name in _TRACK_OUTPUTS and name not in required:
+        wanted = " and ".join(required)
+        return error(where, f"is the output file of the {_TRACK_OUTPUTS[name]} track; this track needs {wanted}.",
+                     f"Check it with `--track {_TRACK_OUTPUTS[name]}`, or submit {wanted} for this track.")
     if base.lower() in required and base not in required:
         return error(where, "has the wrong letter case.", f"Rename it to {base.lower()!r}.")
     if base in required:
@@ -235,48 +546,60 @@ def _unexpected(container: str, name: str, required: tuple[str, ...]) -> Problem
 
 
 def _missing(container: str, names: list[str], required: tuple[str, ...], fix: str,
-             problems: list[Problem]) -> list[Problem]:
-    out = []
-    for req in required:
-        if req in names:
-            continue
-        if any(req in p.where for p in problems):
-            continue  # already reported (wrong case, in a folder, too large)
-        out.append(error(container, f"has no {req}.", fix))
-    return out
+             explained: set[str]) -> list[Problem]:
+    return [error(container, f"has no {req}.", fix) for req in required
+            if req not in names and req not in explained]
 
 
 def _open_folder(path: Path, required: tuple[str, ...],
                  limits: Limits) -> tuple[SubmissionSource | None, list[Problem]]:
     problems: list[Problem] = []
     names: list[str] = []
-    entries = sorted(path.iterdir(), key=lambda p: p.name)
+    explained: set[str] = set()
+    keep = f"Keep only {' and '.join(required)} in the submission folder."
+    try:
+        entries = sorted(path.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        return None, [error(path.name, f"cannot be listed ({exc.strerror or exc}).", keep)]
     if len(entries) > limits.max_members:
-        problems.append(error(str(path), f"holds {len(entries)} entries; at most {limits.max_members} are allowed.",
-                              f"Keep only {' and '.join(required)} in it."))
+        problems.append(error(str(path.name), f"holds {len(entries)} entries; at most {limits.max_members} are "
+                              "allowed.", keep))
     total = 0
     for entry in entries:
         name = entry.name
-        if entry.is_symlink():
-            problems.append(error(f"{path.name}/{name}", "is a symbolic link; links are not allowed.",
+        where = f"{path.name}/{name}"
+        if name.lower() in required:
+            explained.add(name.lower())
+        try:
+            st = entry.lstat()
+        except OSError as exc:
+            problems.append(error(where, f"cannot be read ({exc.strerror or exc}).", keep))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            problems.append(error(where, "is a symbolic link; links are not allowed.",
                                   "Replace it with the real file."))
-        elif entry.is_dir():
-            problems.append(error(f"{path.name}/{name}", "is a folder; folders are not allowed.",
-                                  f"Keep only {' and '.join(required)} in the submission folder."))
+        elif stat.S_ISDIR(st.st_mode):
+            problems.append(error(where, "is a folder; folders are not allowed.", keep))
+        elif not stat.S_ISREG(st.st_mode):
+            problems.append(error(where, "is not a regular file (a pipe, socket or device).", keep))
         elif name not in required:
             problems.append(_unexpected(path.name, name, required))
+            if name in _TRACK_OUTPUTS:
+                explained.update(r for r in required if r in _TRACK_OUTPUTS)
         else:
-            size = entry.stat().st_size
             limit = limits.limit_for(name)
-            if size > limit:
-                problems.append(error(name, f"is {_human(size)}; the limit is {_human(limit)}.", "Shrink the file."))
+            if st.st_size > limit:
+                problems.append(error(name, f"is {_human(st.st_size)}; the limit is {_human(limit)}.",
+                                      "Shrink the file."))
             else:
-                total += size
+                total += st.st_size
                 names.append(name)
+    fix = f"Put {' and '.join(required)} in the folder."
+    problems = _capped(problems, path.name, keep)
     if total > limits.max_total_bytes:
-        problems.append(error(str(path), f"holds {_human(total)}; the limit is {_human(limits.max_total_bytes)}.",
-                              "Shrink the files."))
-    problems.extend(_missing(path.name, names, required, f"Put {' and '.join(required)} in the folder.", problems))
+        problems.append(error(str(path.name), f"holds {_human(total)}; the limit is "
+                              f"{_human(limits.max_total_bytes)}.", "Shrink the files."))
+    problems.extend(_missing(path.name, names, required, fix, explained))
     return SubmissionSource(path, "folder", names, limits), problems
 
 
@@ -299,18 +622,39 @@ def load_json_strict(data: bytes, where: str, fix_syntax: str) -> Any:
         raise SubmissionError([error(where, f"is not UTF-8 text (byte {exc.start}).",
                                      "Save the file as UTF-8 JSON, e.g. `json.dump(records, f)`.")]) from exc
     try:
-        return json.loads(text, parse_constant=lambda c: _NonFinite(c),
+        return json.loads(text, parse_constant=lambda c: _NonFinite(c), parse_int=_parse_int,
                           parse_float=_parse_float, object_pairs_hook=_pairs_hook)
     except json.JSONDecodeError as exc:
         raise SubmissionError([error(where, f"is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                                     f"column {exc.colno}.", fix_syntax)]) from exc
-    except RecursionError as exc:
-        raise SubmissionError([error(where, "is nested too deeply.", fix_syntax)]) from exc
+                                     f"column {exc.colno}.", fix_syntax)]) from None
+    except RecursionError:
+        raise SubmissionError([error(where, "is nested too deeply.", fix_syntax)]) from None
+    except (ValueError, MemoryError) as exc:
+        raise SubmissionError([error(where, f"cannot be parsed ({type(exc).__name__}: {_one_line(exc)}).",
+                                     fix_syntax)]) from None
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     return value if math.isfinite(value) else _NonFinite(value)
+
+
+#: Digits beyond which an integer certainly overflows a float (and Python refuses to parse it).
+_MAX_INT_DIGITS = 400
+
+
+def _parse_int(text: str) -> Any:
+    """An integer literal; one too large for a float is an overflowing number, like ``1e999``."""
+    if len(text) <= 300:  # fast path: |value| < 1e300 always fits a float
+        return int(text)
+    if len(text.lstrip("-")) <= _MAX_INT_DIGITS:
+        value = int(text)
+        try:
+            float(value)
+            return value
+        except OverflowError:
+            pass
+    return _NonFinite("-inf" if text.startswith("-") else "inf")
 
 
 class DuplicateKeys(dict):
@@ -336,10 +680,34 @@ def is_non_finite(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- pickle
+#
+# Loading a participant's pickle must never run code and never crash the interpreter.
+# Three layers:
+#
+# 1. ``find_class`` resolves only an allow-list of names; everything else is refused
+#    before it is called.
+# 2. numpy arrays, dtypes and scalars are rebuilt by our own code from validated parts
+#    (``numpy.dtype`` and ``ndarray.__setstate__`` accept flag bits and object layouts
+#    with which a crafted pickle crashes numpy).
+# 3. ``_PickleScanner`` reads the opcode stream just ahead of the unpickler and refuses
+#    what CPython's C code would mishandle: tuples nested so deeply that hashing them
+#    overflows the C stack, and memo indices that would make the unpickler allocate
+#    gigabytes for a few bytes of input.
+
+#: Deepest tuple nesting accepted (a submission needs 3).
+MAX_TUPLE_DEPTH = 100
+#: How far a memo index may run ahead of the number of memo entries.
+_MEMO_SLACK = 1 << 16
+#: Largest placeholder that ``_reconstruct`` may allocate before its state is set.
+_MAX_PLACEHOLDER_BYTES = 1 << 16
+#: dtype kinds that may be reconstructed: bool, integers, floats, complex, strings.
+_DTYPE_KINDS = "biufcUS"
 
 
 def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """Stand-in for ``_codecs.encode`` that numpy pickles of protocol < 3 need; text codecs only."""
+    if not isinstance(obj, str) or not isinstance(encoding, str) or errors != "strict":
+        raise pickle.UnpicklingError("_codecs.encode may only encode text with a text codec")
     if encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591", "utf8", "ascii"):
         raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
     return obj.encode(encoding, errors)
@@ -348,8 +716,111 @@ def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") ->
 class _NdarrayToken:
     """Stands for ``numpy.ndarray`` inside a pickle: usable by ``_reconstruct``, not callable itself."""
 
+    __slots__ = ()
 
-_MAX_RECONSTRUCT_ITEMS = 1 << 16
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("numpy.ndarray may not be called directly")
+
+
+class _DtypeSpec:
+    """Stands for a ``numpy.dtype`` inside a pickle; turned into a real dtype only after validation.
+
+    A real dtype would receive the pickle's ``__setstate__`` (flag bits included), which
+    can make numpy treat raw bytes as object pointers.
+    """
+
+    __slots__ = ("args", "state")
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def resolve(self) -> Any:
+        """The validated numpy dtype: a plain bool/number/string dtype, byte order from the state."""
+        args = self.args
+        if not (isinstance(args, tuple) and 1 <= len(args) <= 3 and isinstance(args[0], str)):
+            raise pickle.UnpicklingError("bad numpy dtype arguments")
+        spec = args[0]
+        state = self.state
+        if state is None:
+            return _plain_dtype(spec)
+        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4)):
+            raise pickle.UnpicklingError("unsupported numpy dtype state")
+        endian, subarray, names, fields, elsize = state[1:6]
+        if subarray is not None or names is not None or fields is not None:
+            raise pickle.UnpicklingError("structured numpy dtypes are not allowed")
+        if endian not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError("bad numpy dtype byte order")
+        if spec in ("U", "S") and isinstance(elsize, int) and not isinstance(elsize, bool) and elsize > 0:
+            spec = f"U{elsize // 4}" if spec == "U" else f"S{elsize}"  # old numpy: the size lives in the state
+        dtype = _plain_dtype(spec)
+        if endian in "<>" and dtype.itemsize > 1 and dtype.kind != "S":
+            dtype = dtype.newbyteorder(endian)
+        return dtype
+
+
+def _plain_dtype(spec: Any) -> Any:
+    """``numpy.dtype(spec)`` for a string or dtype spec, refused unless plain and non-empty."""
+    import numpy as np
+
+    if isinstance(spec, _DtypeSpec):
+        return spec.resolve()
+    if isinstance(spec, bytes):
+        spec = spec.decode("ascii")
+    if not isinstance(spec, str) or len(spec) > 16:
+        raise pickle.UnpicklingError("bad numpy dtype")
+    try:
+        dtype = np.dtype(spec)
+    except (TypeError, ValueError) as exc:
+        raise pickle.UnpicklingError(f"bad numpy dtype {spec!r}") from exc
+    if dtype.kind not in _DTYPE_KINDS or dtype.hasobject or dtype.fields is not None \
+            or dtype.subdtype is not None or dtype.itemsize == 0:
+        raise pickle.UnpicklingError(f"numpy dtype {str(dtype)!r} is not allowed (plain numbers only)")
+    return dtype
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple) or len(shape) > 32 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise pickle.UnpicklingError("bad numpy array shape")
+    return shape
+
+
+def _safe_array_class() -> type:
+    import numpy as np
+
+    class _SafeArray(np.ndarray):
+        """A numpy array whose pickle state is validated before numpy sees it."""
+
+        __slots__ = ()
+
+        def __setstate__(self, state: Any) -> None:
+            if not isinstance(state, tuple) or len(state) not in (4, 5):
+                raise pickle.UnpicklingError("bad numpy array state")
+            version = state[0] if len(state) == 5 else 0
+            shape, dtype, fortran, data = state[-4:]
+            if version not in (0, 1) or not isinstance(fortran, (bool, int)):
+                raise pickle.UnpicklingError("bad numpy array state")
+            shape = _shape(shape)
+            dtype = _plain_dtype(dtype)
+            if not isinstance(data, (bytes, bytearray)):
+                raise pickle.UnpicklingError("numpy array data must be bytes")
+            items = 1
+            for dim in shape:
+                items *= dim
+            if items * dtype.itemsize != len(data):
+                raise pickle.UnpicklingError("numpy array data does not match its shape")
+            np.ndarray.__setstate__(self, (1, shape, dtype, bool(fortran), bytes(data)))
+
+    return _SafeArray
+
+
+_SAFE_ARRAY: type | None = None
 
 
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
@@ -358,61 +829,114 @@ def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
 
     if subtype is not _NdarrayToken:
         raise pickle.UnpicklingError("only numpy.ndarray may be reconstructed")
+    shape = _shape(shape)
+    dtype = _plain_dtype(dtype)
     items = 1
-    for dim in (shape if isinstance(shape, tuple) else (shape,)):
-        if not isinstance(dim, int) or dim < 0:
-            raise pickle.UnpicklingError("bad array shape")
+    for dim in shape:
         items *= dim
-    if items > _MAX_RECONSTRUCT_ITEMS:
+    if items * dtype.itemsize > _MAX_PLACEHOLDER_BYTES:
         raise pickle.UnpicklingError("array placeholder too large")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    assert _SAFE_ARRAY is not None
+    return np.ndarray.__new__(_SAFE_ARRAY, shape, dtype)
+
+
+def _safe_scalar(dtype: Any, data: Any = None) -> Any:
+    """``numpy.core.multiarray.scalar``: one number or string of a plain dtype from its bytes."""
+    import numpy as np
+
+    dtype = _plain_dtype(dtype)
+    if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError("bad numpy scalar data")
+    return np.frombuffer(bytes(data), dtype=dtype)[0]
+
+
+def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> Any:
+    """``numpy.core.numeric._frombuffer`` (protocol-5 arrays) for plain dtypes only."""
+    import numpy as np
+
+    dtype = _plain_dtype(dtype)
+    shape = _shape(shape)
+    if isinstance(buf, pickle.PickleBuffer):
+        buf = buf.raw()
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise pickle.UnpicklingError("numpy array data must be bytes")
+    if order not in ("C", "F", "A", "K"):
+        raise pickle.UnpicklingError("bad numpy array order")
+    if len(buf) % dtype.itemsize:
+        raise pickle.UnpicklingError("numpy array data does not match its dtype")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if order == "F" else "C")
 
 
 def _safe_bytearray(*args: Any) -> bytearray:
     """``bytearray`` from bytes or text only (never from a size, which would allocate)."""
-    if args and not isinstance(args[0], (bytes, str)):
+    if len(args) > 2 or (args and not isinstance(args[0], (bytes, str))) or \
+            (len(args) == 2 and not isinstance(args[1], str)):
         raise pickle.UnpicklingError("bytearray may only be built from bytes or text")
     return bytearray(*args)
+
+
+def _safe_bytes(*args: Any) -> bytes:
+    """``bytes()`` as pickles of protocol < 3 write it (empty, or text and a codec); never from a size."""
+    if not args:
+        return b""
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    if 1 <= len(args) <= 3 and isinstance(args[0], str):
+        return _latin1_encode(*args)
+    raise pickle.UnpicklingError("bytes may only be built from bytes or text")
+
+
+def _safe_complex(*args: Any) -> complex:
+    if len(args) > 2 or not all(isinstance(a, (int, float)) for a in args):
+        raise pickle.UnpicklingError("complex may only be built from numbers")
+    return complex(*args)
 
 
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     import collections
 
-    import numpy as np
-
-    core = np._core if hasattr(np, "_core") else np.core  # type: ignore[attr-defined]
+    global _SAFE_ARRAY
+    if _SAFE_ARRAY is None:
+        _SAFE_ARRAY = _safe_array_class()
     table: dict[tuple[str, str], Any] = {
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("builtins", "bytearray"): _safe_bytearray,
-        ("builtins", "complex"): complex,
-        ("__builtin__", "set"): set,
-        ("__builtin__", "frozenset"): frozenset,
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("_codecs", "encode"): _latin1_encode,
         ("numpy", "ndarray"): _NdarrayToken,
-        ("numpy", "dtype"): np.dtype,
+        ("numpy", "dtype"): _DtypeSpec,
     }
+    for mod in ("builtins", "__builtin__"):
+        table.update({(mod, "set"): set, (mod, "frozenset"): frozenset, (mod, "bytearray"): _safe_bytearray,
+                      (mod, "bytes"): _safe_bytes,
+                      (mod, "complex"): _safe_complex})
     for mod in ("numpy.core", "numpy._core"):
         table[(f"{mod}.multiarray", "_reconstruct")] = _safe_reconstruct
-        table[(f"{mod}.multiarray", "scalar")] = core.multiarray.scalar
-        table[(f"{mod}.numeric", "_frombuffer")] = core.numeric._frombuffer
+        table[(f"{mod}.multiarray", "scalar")] = _safe_scalar
+        table[(f"{mod}.numeric", "_frombuffer")] = _safe_frombuffer
     return table
 
 
 _ALLOWED: dict[tuple[str, str], Any] | None = None
 
 
+_ALLOWED_LOCK = threading.Lock()
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    global _ALLOWED
+    if _ALLOWED is None:
+        with _ALLOWED_LOCK:
+            if _ALLOWED is None:
+                _ALLOWED = _allowed_globals()
+    return _ALLOWED
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that reconstructs only plain containers, numbers, strings and numpy arrays."""
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D102
-        global _ALLOWED
-        if _ALLOWED is None:
-            _ALLOWED = _allowed_globals()
         try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
+            return _allowed()[(module, name)]
+        except (KeyError, TypeError):
             raise _Refused(f"{module}.{name}") from None
 
 
@@ -422,6 +946,310 @@ class _Refused(pickle.UnpicklingError):
         self.qualname = qualname
 
 
+class _BadStream(Exception):
+    """Raised by :class:`_PickleScanner`. Deliberately not an ``UnpicklingError``: the C unpickler
+    turns one raised while it reads an opcode into ``EOFError('Ran out of input')``."""
+
+
+class _TooDeep(_BadStream):
+    """Tuples nested more than :data:`MAX_TUPLE_DEPTH` levels."""
+
+
+def _opcode_table() -> dict[int, tuple[str, int, str, bool]]:
+    """opcode byte -> (argument kind, size, name, pushes a leaf) from :mod:`pickletools`."""
+    import pickletools
+
+    kinds = {pickletools.UP_TO_NEWLINE: ("line", 0), pickletools.TAKEN_FROM_ARGUMENT1: ("len", 1),
+             pickletools.TAKEN_FROM_ARGUMENT4: ("slen", 4), pickletools.TAKEN_FROM_ARGUMENT4U: ("len", 4),
+             pickletools.TAKEN_FROM_ARGUMENT8U: ("len", 8)}
+    table = {}
+    for op in pickletools.opcodes:
+        arg = op.arg
+        if arg is None:
+            kind, size = "fixed", 0
+        elif arg.name == "stringnl_noescape_pair":
+            kind, size = "lines2", 0
+        elif arg.n >= 0:
+            kind, size = "fixed", arg.n
+        else:
+            kind, size = kinds[arg.n]
+        table[op.code.encode("latin-1")[0]] = (kind, size, op.name, op.name in _LEAF)
+    return table
+
+
+_OPCODES: dict[int, tuple[str, int, str, bool]] | None = None
+
+#: Opcodes that push one object that is not a tuple (depth 0).
+_LEAF = frozenset((
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING", "SHORT_BINSTRING",
+    "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NONE", "NEWTRUE", "NEWFALSE", "UNICODE",
+    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "EMPTY_LIST", "EMPTY_DICT",
+    "EMPTY_SET", "GLOBAL", "PERSID", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER",
+))
+
+
+class _PickleScanner(io.RawIOBase):
+    """Passes a pickle stream on to the unpickler only after its opcodes were checked.
+
+    It mirrors the unpickler's stack, tracking for every object how deeply tuples nest
+    in it, and refuses a tuple nested deeper than :data:`MAX_TUPLE_DEPTH` (hashing one
+    recurses in C without a limit) and memo indices far beyond the memo's size (the
+    unpickler would allocate and clear that many slots). Bulk data (bytes and strings)
+    streams through unscanned. Stack errors that the unpickler would also raise are
+    raised here first, so the two never disagree about what is on the stack.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        global _OPCODES
+        if _OPCODES is None:
+            _OPCODES = _opcode_table()  # idempotent: a race only builds the same table twice
+        self._ops = _OPCODES
+        self._raw = raw
+        self._buf = bytearray()  # read from raw, not yet handed on
+        self._safe = 0  # bytes at the start of _buf that were checked
+        self._skip = 0  # payload bytes still to pass through unchecked
+        self._eof = False
+        self._stopped = False
+        self._stack: list[int] = []  # tuple depth of each object on the unpickler's stack
+        self._marks: list[int] = []
+        self._memo: dict[int, int] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        if not len(view):
+            return 0
+        while self._safe == 0:
+            if self._stopped or (self._eof and not self._buf):
+                return 0
+            self._advance(len(view))
+        n = min(len(view), self._safe)
+        view[:n] = self._buf[:n]
+        del self._buf[:n]
+        self._safe -= n
+        return n
+
+    def _fill(self, need: int) -> bool:
+        """Read at least ``need`` more bytes unless the input ends; False at the end."""
+        got = 0
+        while got < need:
+            data = self._raw.read(max(need - got, _CHUNK))
+            if not data:
+                self._eof = True
+                return got > 0
+            self._buf += data
+            got += len(data)
+        return True
+
+    def _advance(self, want: int) -> None:
+        """Check more of the input: up to about ``want`` bytes, at least one opcode or payload chunk."""
+        buf = self._buf
+        if self._skip:
+            if len(buf) == self._safe and not self._fill(min(self._skip, max(_CHUNK, min(want, 1 << 22)))):
+                self._stopped = True  # the input ends inside a payload: the unpickler will find it truncated
+                return
+            take = min(self._skip, len(buf) - self._safe)
+            self._safe += take
+            self._skip -= take
+            return
+        ops, stack = self._ops, self._stack
+        pos = self._safe
+        stop_at = pos + want
+        while pos < stop_at and not self._stopped and not self._skip:
+            # Fast path: an opcode with a fixed-size argument that pushes a plain value.
+            if pos < len(buf):
+                entry = ops.get(buf[pos])
+                if entry is not None and entry[3] and entry[0] == "fixed" and pos + 1 + entry[1] <= len(buf):
+                    stack.append(0)
+                    pos += 1 + entry[1]
+                    continue
+            end = self._scan(pos)
+            if end is None:  # incomplete opcode: read more
+                if self._eof or not self._fill(_CHUNK):
+                    # The input ends inside an opcode's argument; the unpickler will fail on it.
+                    pos = len(buf)
+                    self._stopped = True
+                    break
+                continue
+            pos = end
+        self._safe = pos
+        if self._stopped:
+            del self._buf[self._safe:]  # nothing after STOP is handed on
+
+    def _scan(self, pos: int) -> int | None:
+        """Check the opcode at ``pos``; return where it ends, or ``None`` if it is not all read yet."""
+        buf = self._buf
+        if pos >= len(buf):
+            return None
+        code = buf[pos]
+        entry = self._ops.get(code)
+        if entry is None:
+            raise _BadStream(f"invalid load key, {bytes([code])!r}.")
+        kind, size, name, leaf = entry
+        end = pos + 1
+        if kind == "fixed":
+            end += size
+            if end > len(buf):
+                return None
+            if leaf:
+                self._stack.append(0)
+                return end
+            arg: Any = bytes(buf[pos + 1:end]) if size else None
+        elif kind == "len" or kind == "slen":
+            end += size
+            if end > len(buf):
+                return None
+            length = int.from_bytes(buf[pos + 1:end], "little", signed=kind == "slen")
+            if length < 0:
+                raise _BadStream(f"{name} has a negative length")
+            self._stack.append(0)  # every length-prefixed opcode pushes a string, bytes or an integer
+            if end + length <= len(buf):
+                return end + length
+            self._skip = end + length - len(buf)  # the rest of the payload streams through unscanned
+            return len(buf)
+        else:
+            nl = buf.find(b"\n", pos + 1)
+            if kind == "lines2" and nl >= 0:
+                nl = buf.find(b"\n", nl + 1)
+            if nl < 0:
+                return None
+            arg = bytes(buf[pos + 1:nl])
+            end = nl + 1
+        self._effect(name, arg)
+        return end
+
+    def _top(self, n: int) -> list[int]:
+        """Pop ``n`` objects above the current mark (as the unpickler, which fails below it)."""
+        fence = self._marks[-1] if self._marks else 0
+        if len(self._stack) - n < fence or n < 0:
+            raise _BadStream("unpickling stack underflow")
+        if n == 0:
+            return []
+        items = self._stack[-n:]
+        del self._stack[-n:]
+        return items
+
+    def _need(self, n: int) -> None:
+        fence = self._marks[-1] if self._marks else 0
+        if len(self._stack) - n < fence:
+            raise _BadStream("unpickling stack underflow")
+
+    def _to_mark(self) -> list[int]:
+        if not self._marks:
+            raise _BadStream("could not find MARK")
+        at = self._marks.pop()
+        items = self._stack[at:]
+        del self._stack[at:]
+        return items
+
+    def _tuple(self, items: list[int]) -> None:
+        depth = 1 + max(items, default=0)
+        if depth > MAX_TUPLE_DEPTH:
+            raise _TooDeep(f"tuples nested more than {MAX_TUPLE_DEPTH} levels deep")
+        self._stack.append(depth)
+
+    def _memo_index(self, name: str, arg: bytes) -> int:
+        if name in ("PUT", "GET"):
+            try:
+                return int(arg)
+            except ValueError:
+                raise _BadStream(f"bad {name} argument") from None
+        return int.from_bytes(arg, "little")
+
+    def _effect(self, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
+        stack = self._stack
+        if name in _LEAF:
+            stack.append(0)
+        elif name == "MARK":
+            self._marks.append(len(stack))
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+            self._need(1)
+            idx = len(self._memo) if name == "MEMOIZE" else self._memo_index(name, arg)
+            if idx < 0 or idx > len(self._memo) + _MEMO_SLACK:
+                raise _BadStream(f"memo index {idx} is out of range")
+            self._memo[idx] = stack[-1]
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            idx = self._memo_index(name, arg)
+            if idx not in self._memo:
+                raise _BadStream(f"Memo value not found at index {idx}")
+            stack.append(self._memo[idx])
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            self._tuple(self._top(int(name[-1])))
+        elif name == "TUPLE":
+            self._tuple(self._to_mark())
+        elif name == "EMPTY_TUPLE":
+            stack.append(1)
+        elif name in ("APPEND", "BUILD"):
+            self._need(2)
+            stack.pop()
+        elif name == "SETITEM":
+            self._need(3)
+            del stack[-2:]
+        elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
+            self._to_mark()
+            self._need(1)
+        elif name in ("LIST", "DICT", "FROZENSET"):
+            self._to_mark()
+            stack.append(0)
+        elif name in ("REDUCE", "NEWOBJ"):
+            stack.append(max(self._top(2)))  # the result may be one of the arguments
+        elif name == "NEWOBJ_EX":
+            stack.append(max(self._top(3)))
+        elif name in ("OBJ", "INST"):
+            items = self._to_mark()
+            if name == "OBJ" and not items:
+                raise _BadStream("unpickling stack underflow")
+            stack.append(max(items, default=0))
+        elif name == "STACK_GLOBAL":
+            self._top(2)
+            stack.append(0)
+        elif name == "BINPERSID":
+            self._top(1)
+            stack.append(0)
+        elif name == "POP":
+            if self._marks and self._marks[-1] == len(stack):
+                self._marks.pop()
+            else:
+                self._top(1)
+        elif name == "POP_MARK":
+            self._to_mark()
+        elif name == "DUP":
+            self._need(1)
+            stack.append(stack[-1])
+        elif name == "READONLY_BUFFER":
+            self._need(1)
+        elif name == "STOP":
+            self._stopped = True
+        elif name not in ("PROTO", "FRAME"):  # pragma: no cover - every opcode is listed above
+            raise _BadStream(f"unsupported pickle opcode {name}")
+
+
+def _plain_arrays(obj: Any) -> Any:
+    """Replace the loader's array subclass by plain ndarrays in (nested) dicts, iteratively."""
+    import numpy as np
+
+    safe = _SAFE_ARRAY
+    if safe is None:
+        return obj
+    if isinstance(obj, safe):
+        return obj.view(np.ndarray)
+    todo = [obj] if isinstance(obj, dict) else []
+    seen: set[int] = set()
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        for key, value in item.items():
+            if isinstance(value, safe):
+                item[key] = value.view(np.ndarray)
+            elif isinstance(value, dict):
+                todo.append(value)
+    return obj
+
+
 PICKLE_FIX = (
     "Pickle only a dict of dicts with plain numbers and numpy arrays: "
     "`pickle.dump({name: {'score': float(s), 'pred_area': mask.astype(np.uint8)}}, f)`."
@@ -429,9 +1257,16 @@ PICKLE_FIX = (
 
 
 def load_pickle_restricted(stream: BinaryIO, where: str) -> Any:
-    """Unpickle from a stream with :class:`RestrictedUnpickler`; any refusal is a :class:`SubmissionError`."""
+    """Unpickle from a stream with :class:`RestrictedUnpickler`; any refusal is a :class:`SubmissionError`.
+
+    Nothing named in the pickle runs unless it is on the allow-list, numpy objects are
+    rebuilt from validated parts, and the opcode stream is checked as it is read (see
+    :class:`_PickleScanner`).
+    """
+    _allowed()  # builds the table and the array class
+    scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=1 << 20)
     try:
-        return RestrictedUnpickler(stream).load()
+        return _plain_arrays(RestrictedUnpickler(scanner).load())
     except SubmissionError:
         raise
     except _Refused as exc:
@@ -440,7 +1275,14 @@ def load_pickle_restricted(stream: BinaryIO, where: str) -> Any:
             hint = " (a torch tensor: convert it with `.cpu().numpy()`)"
         raise SubmissionError([error(where, f"refused to load: the pickle asks for {exc.qualname!r}{hint}, which "
                                      "is not allowed; nothing in it was run.", PICKLE_FIX)]) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OverflowError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
-        raise SubmissionError([error(where, f"is not a readable pickle ({type(exc).__name__}: {str(exc)[:200]}).",
+    except _TooDeep as exc:
+        raise SubmissionError([error(where, f"refused to load: it holds {exc}; nothing in it was run.",
+                                     PICKLE_FIX)]) from None
+    except _BadStream as exc:
+        raise SubmissionError([error(where, f"is not a readable pickle ({_one_line(exc)}).", PICKLE_FIX)]) from None
+    except MemoryError:
+        raise SubmissionError([error(where, "is not a readable pickle: it asks for more memory than is available.",
+                                     PICKLE_FIX)]) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a malformed pickle raises, it is the pickle's fault
+        raise SubmissionError([error(where, f"is not a readable pickle ({type(exc).__name__}: {_one_line(exc)}).",
                                      PICKLE_FIX)]) from None

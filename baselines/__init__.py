@@ -1,0 +1,10 @@
+"""Reference baselines for the NTIRE 2025 T2I quality assessment challenge.
+
+Installed with the ``baselines`` extra (torch, transformers, safetensors, peft,
+accelerate, xgboost). The scoring toolkit (``ntire_t2iqa``) never imports this package;
+``ntire-t2iqa baseline ...`` imports it only when called.
+
+Each baseline is a subpackage exposing ``TRACK``, ``CONFIGS`` and two functions,
+``train(data, out, config, device, seed)`` and ``predict(data, split, weights, device)``;
+:mod:`baselines.registry` names them and :mod:`baselines.common` holds what they share.
+"""

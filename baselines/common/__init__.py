@@ -1,0 +1,1 @@
+"""What every baseline shares: data items, training runtime, submission writing."""

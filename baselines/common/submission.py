@@ -1,0 +1,49 @@
+"""Write a baseline's predictions as a submission zip, with a filled readme.txt, and validate it."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ntire_t2iqa import validate
+from ntire_t2iqa.data import ChallengePaths
+from ntire_t2iqa.errors import SubmissionError
+from ntire_t2iqa.tracks.common import Report
+
+from ..registry import BaselineSpec
+
+
+def readme_text(seconds_per_image: float, on_gpu: bool, spec: BaselineSpec) -> str:
+    """The five readme.txt lines with the measured runtime."""
+    return (f"runtime per image [s] : {seconds_per_image:.4f}\n"
+            f"CPU[1] / GPU[0] : {0 if on_gpu else 1}\n"
+            f"Extra Data [1] / No Extra Data [0] : {int(spec.extra_data)}\n"
+            f"LLM[1] / Non-LLM[0] : {int(spec.llm)}\n"
+            f"Other description : {spec.name} baseline of the ntire-t2iqa toolkit. {spec.summary}\n")
+
+
+def write_submission(spec: BaselineSpec, predictions: Any, out_zip: str | Path, seconds_per_image: float,
+                     on_gpu: bool, data: str | Path | None = None, split: str | None = None) -> Report:
+    """Write ``out_zip`` and validate it (against the split's public inputs when ``data`` is given).
+
+    Raises :class:`~ntire_t2iqa.errors.SubmissionError` when the toolkit's own validator refuses it.
+    """
+    out_zip = Path(out_zip)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    if spec.track == "align":
+        member, blob = "output.json", json.dumps(predictions).encode()
+    else:
+        member, blob = "output.pkl", pickle.dumps(predictions, protocol=4)
+    tmp = out_zip.with_name(out_zip.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(member, blob)
+        zf.writestr("readme.txt", readme_text(seconds_per_image, on_gpu, spec))
+    inputs = ChallengePaths.locate(data).inputs(spec.track, split) if data is not None and split else None
+    report = validate(tmp, spec.track, inputs=inputs)
+    if not report.valid:
+        raise SubmissionError(report.problems)
+    tmp.replace(out_zip)
+    return report

@@ -1,0 +1,117 @@
+"""``baseline list|train|run``: the reference baselines, imported only when these commands run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .cli_common import err, esc, out, print_problems
+from .errors import ReferenceDataError, SubmissionError
+
+INSTALL_HINT = ("The baselines need the 'baselines' extra (torch, transformers, ...): "
+                "pip install 'ntire-t2iqa[baselines]'  (on a CPU-only machine install torch's CPU build first).")
+
+
+def _registry() -> Any:
+    try:
+        from baselines import registry
+    except ImportError as exc:  # the package itself is missing
+        raise click.ClickException(f"{INSTALL_HINT} ({exc})") from None
+    return registry
+
+
+def _load(name: str) -> tuple[Any, Any]:
+    registry = _registry()
+    try:
+        spec = registry.get(name)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    try:
+        return spec, registry.load(name)
+    except ImportError as exc:
+        raise click.ClickException(f"{INSTALL_HINT} ({exc})") from None
+
+
+def _config(module: Any, choice: str) -> dict[str, Any]:
+    configs = getattr(module, "CONFIGS", {})
+    path = Path(configs[choice]) if choice in configs else Path(choice)
+    if not path.is_file():
+        raise click.UsageError(f"--config {choice!r} is neither one of {', '.join(configs)} nor a JSON file")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--config {path}: not valid JSON ({exc})") from None
+
+
+@click.group("baseline")
+def baseline() -> None:
+    """Reference baselines: list, train, and run them into a validated submission zip."""
+
+
+@baseline.command("list")
+def list_command() -> None:
+    """List the baselines."""
+    table = Table(title="Baselines")
+    for col in ("name", "track", "what it is"):
+        table.add_column(col)
+    for spec in _registry().REGISTRY.values():
+        table.add_row(spec.name, spec.track, spec.summary)
+    out.print(table)
+
+
+@baseline.command("train")
+@click.argument("name")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Challenge folder (as written by `ntire-t2iqa data synth`).")
+@click.option("--out", "run_dir", type=click.Path(file_okay=False), required=True,
+              help="Run folder: checkpoints (every epoch) and config; an existing run is resumed.")
+@click.option("--config", "config_name", default="tiny", show_default=True, help="tiny, full, or a JSON file.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_command(name: str, data: str, run_dir: str, config_name: str, device: str, seed: int) -> None:
+    """Train a baseline (resumes from the run folder's last checkpoint)."""
+    spec, module = _load(name)
+    config = _config(module, config_name)
+    t0 = time.perf_counter()
+    try:
+        path = module.train(Path(data), Path(run_dir), config, device, seed)
+    except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    err.print(f"trained {spec.name} in {time.perf_counter() - t0:.1f} s -> {path}")
+
+
+@baseline.command("run")
+@click.argument("name")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True, help="Challenge folder.")
+@click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True)
+@click.option("--weights", type=click.Path(exists=True), required=True, help="Run folder or checkpoint file.")
+@click.option("--out", "out_zip", type=click.Path(dir_okay=False), required=True, help="Submission zip to write.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Inference batch size.")
+def run_command(name: str, data: str, split: str, weights: str, out_zip: str, device: str,
+                batch_size: int | None) -> None:
+    """Predict a split, write output + readme.txt (measured runtime), validate, then report success."""
+    from baselines.common.submission import write_submission
+
+    spec, module = _load(name)
+    t0 = time.perf_counter()
+    try:
+        predictions = module.predict(Path(data), split, Path(weights), device, batch_size)
+    except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    n = len(predictions)
+    try:
+        write_submission(spec, predictions, out_zip, elapsed / max(n, 1), device.startswith("cuda"), data, split)
+    except SubmissionError as exc:
+        print_problems(exc.problems, err)
+        err.print(f"[bold red]the {spec.name} submission is invalid[/bold red]; not written.")
+        sys.exit(1)
+    out.print(f"[bold green]valid[/bold green] {spec.track} submission: {n} images, "
+              f"{elapsed / max(n, 1):.4f} s per image -> {esc(out_zip)}")
