@@ -94,6 +94,7 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
         out.print(f"[yellow]warning[/yellow] {esc(note)}")
 
 
+from .cli_baseline import baseline as _baseline_group  # noqa: E402
 from .cli_rank import (  # noqa: E402
     codabench_bundle_command,
     codalab_score_command,
@@ -101,8 +102,17 @@ from .cli_rank import (  # noqa: E402
     rank_command,
 )
 
-for _command in (rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command):
+for _command in (rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command,
+                 _baseline_group):
     main.add_command(_command)
+
+
+# The data package's commands: `data synth|build-ref|folds|trivial` and `demo`.
+from .data.cli import data as _data_group  # noqa: E402
+from .data.cli import demo as _demo_command  # noqa: E402
+
+main.add_command(_data_group)
+main.add_command(_demo_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

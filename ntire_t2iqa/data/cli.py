@@ -1,0 +1,208 @@
+"""Click commands of the data package: ``ntire-t2iqa data ...`` and ``ntire-t2iqa demo``.
+
+Exit codes as the main CLI: 0 success, 1 an invalid demo submission, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ReferenceDataError
+from .build_ref import build_align_reference, build_structure_reference
+from .demo import DemoRow, run_demo
+from .folds import FOLDS_NAME, make_folds, training_files
+from .layout import EVAL_SPLITS
+from .synth import SIZES, synthesize
+from .trivial import KINDS, write_trivial
+
+TRACK = click.Choice(["align", "structure"])
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/bold red] {str(exc).replace('[', chr(92) + '[')}")
+    sys.exit(2)
+
+
+@click.group("data")
+def data() -> None:
+    """Synthetic mini-challenge, reference building, prompt-grouped folds, trivial predictors."""
+
+
+@data.command("synth")
+@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False))
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed; same seed, same files.")
+@click.option("--size", type=click.Choice(list(SIZES)), default="small", show_default=True,
+              help="small: seconds, for trying things; medium: a few thousand images per track, for training.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def synth(out_dir: str, seed: int, size: str, workers: int, quiet: bool, as_json: bool) -> None:
+    """Write a complete synthetic mini-challenge for both tracks to OUT, in the official formats."""
+    try:
+        manifest = synthesize(out_dir, seed=seed, size=size, workers=workers, progress=not (quiet or as_json))
+    except (ReferenceDataError, ValueError, OSError) as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    table = Table(title=f"Synthetic challenge in {out_dir} (size {size}, seed {seed}, {manifest['seconds']:.1f} s)")
+    for col in ("track", "split", "images", "prompts / artefacts", "elements"):
+        table.add_column(col, justify="left" if col in ("track", "split") else "right")
+    for track, info in manifest["tracks"].items():
+        for split, counts in info["splits"].items():
+            table.add_row(track, split, str(counts["images"]),
+                          str(counts.get("prompts", counts.get("artefacts", ""))), str(counts.get("elements", "")))
+    out.print(table)
+    out.print("Public files: inputs, images, train annotations. Hidden: *_eval.json, *_gt.pkl, val/test raw "
+              "annotations (see manifest.json).")
+
+
+@data.command("build-ref")
+@click.argument("raw", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="Reference to write: eval.json (Track 1) or gt.pkl (Track 2).")
+@click.option("--track", type=TRACK, default=None,
+              help="Default: inferred (a JSON list is Track 1, an object Track 2).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Track 2: folder of the images, to draw each image's shapes at its own size.")
+@click.option("--min-votes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Track 2: annotators who must mark a pixel for it to count as distorted.")
+def build_ref(raw: str, out_path: str, track: str | None, images: str | None, min_votes: int) -> None:
+    """Turn raw annotations (RAW) into a hidden reference the scorer reads."""
+    try:
+        track = track or _infer_track(Path(raw))
+        if track == "align":
+            records = build_align_reference(raw, out_path)
+            out.print(f"[green]wrote[/green] {out_path}: {len(records)} images, "
+                      f"{sum(len(r['element_score']) for r in records)} elements.")
+        else:
+            if images is None:
+                raise click.UsageError("Track 2 needs --images DIR: shapes are drawn at each image's own size.")
+            gt = build_structure_reference(raw, images, out_path, min_votes=min_votes)
+            marked = sum(int(v["pred_area"].any()) for v in gt.values())
+            out.print(f"[green]wrote[/green] {out_path}: {len(gt)} images, {marked} with a distortion mask.")
+    except (ReferenceDataError, OSError) as exc:
+        _fail(exc)
+
+
+def _infer_track(path: Path) -> str:
+    try:
+        obj: Any = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).",
+                                 "Pass the raw annotation file.") from exc
+    return "align" if isinstance(obj, list) else "structure"
+
+
+@data.command("folds")
+@click.argument("data_path", metavar="DATA", type=click.Path(exists=True))
+@click.option("--k", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the group order.")
+@click.option("--track", type=TRACK, default=None, help="Only this track (default: every training file found).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Output file (default: folds.json next to each training file).")
+def folds(data_path: str, k: int, seed: int, track: str | None, out_path: str | None) -> None:
+    """Prompt-grouped folds of the training data: DATA is a challenge, a track folder or a training file."""
+    try:
+        files = training_files(data_path, track)
+        if out_path and len(files) > 1:
+            raise click.UsageError("--out needs a single training file; add --track.")
+        for file in files:
+            target = Path(out_path) if out_path else file.parent / FOLDS_NAME
+            result = make_folds(file, k=k, seed=seed, out=target)
+            table = Table(title=f"{result['track']}: {k} prompt-grouped folds of {file} -> {target}")
+            for col in ("fold", "prompts", "images"):
+                table.add_column(col, justify="right")
+            for entry in result["folds"]:
+                table.add_row(str(entry["fold"]), str(len(entry["prompts"])), str(len(entry["images"])))
+            out.print(table)
+    except (ReferenceDataError, ValueError, OSError) as exc:
+        _fail(exc)
+
+
+@data.command("trivial")
+@click.argument("data_path", metavar="DATA", type=click.Path(exists=True, file_okay=False))
+@click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
+@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which trivial predictor.")
+@click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
+@click.option("--noise", type=click.FloatRange(min=0), default=0.3, show_default=True, help="Oracle noise level.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Zip to write (default: submissions/trivial-TRACK-KIND-SPLIT.zip).")
+def trivial(data_path: str, track: str, kind: str, split: str, noise: float, seed: int, out_path: str | None) -> None:
+    """Write a trivial submission (constant, random or noisy oracle) for a synthetic challenge DATA."""
+    try:
+        path = write_trivial(data_path, track, kind, split, out_path, noise=noise, seed=seed)
+    except (ReferenceDataError, ValueError, OSError) as exc:
+        _fail(exc)
+        return
+    out.print(f"[green]wrote[/green] {path}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def demo_table(rows: list[DemoRow], split: str) -> Table:
+    """One rich table: track, submission, main score and its components (fits 80 columns)."""
+    table = Table(title=f"ntire-t2iqa demo: synthetic challenge, {split} split")
+    for col in ("track", "submission", "main", "SRCC", "PLCC", "ACC/F1", "warn"):
+        left = col in ("track", "submission")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    for row in rows:
+        third = row.components.get("acc", row.components.get("f1"))
+        main = _fmt(row.main_score) if row.valid else "[red]invalid[/red]"
+        table.add_row(row.track, row.label, main, _fmt(row.components.get("srcc")),
+                      _fmt(row.components.get("plcc")), _fmt(third), str(len(row.warnings)))
+    return table
+
+
+@click.command("demo")
+@click.argument("out_dir", metavar="OUT_DIR", type=click.Path(file_okay=False), default="demo")
+@click.option("--submissions", type=click.Path(file_okay=False), default="submissions", show_default=True,
+              help="Where the demo's submission zips go.")
+@click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_json: bool) -> None:
+    """Run the toolkit end to end on the small synthetic challenge in OUT_DIR (default demo/)."""
+    start = time.perf_counter()
+    try:
+        run = run_demo(out_dir, submissions, split, seed, progress=not (quiet or as_json))
+    except (ReferenceDataError, ValueError, OSError) as exc:
+        _fail(exc)
+        return
+    rows, timings = run.rows, run.timings
+    if as_json:
+        click.echo(json.dumps({"rows": [{"track": r.track, "submission": r.label, "zip": str(r.path),
+                                         "valid": r.valid, "main_score": r.main_score, **r.components,
+                                         "warnings": r.warnings, "errors": r.errors} for r in rows],
+                               "seconds": timings, "notes": run.notes}, indent=2))
+    else:
+        out.print(demo_table(rows, split))
+        for row in rows:
+            for problem in row.errors[:3]:
+                out.print(f"[red]{row.track} {row.label}:[/red] {problem.replace('[', chr(92) + '[')}")
+        made = f"generated in {timings['generate']:.1f} s, " if timings["generate"] else "reused, "
+        out.print(f"Challenge {out_dir}/ {made}submissions in {submissions}/, "
+                  f"total {time.perf_counter() - start:.1f} s.")
+        out.print("Constant predictions leave SRCC/PLCC undefined: the scorer counts them as 0 and warns. "
+                  "Every baseline must beat random and constant; the noisy oracle reads the hidden answers.")
+        for note in run.notes:
+            out.print(f"[yellow]note:[/yellow] {note}")
+        out.print(f"Next: ntire-t2iqa score {submissions}/demo-align-oracle.zip --track align "
+                  f"--ref {out_dir}/align/{split}_eval.json")
+    sys.exit(0 if all(r.valid for r in rows) else 1)

@@ -1,0 +1,74 @@
+"""The demo: generate, submit, validate and score end to end; plugins add rows."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from ntire_t2iqa.cli import main
+from ntire_t2iqa.data import SynthSize
+from ntire_t2iqa.data import demo as demo_module
+from ntire_t2iqa.data.demo import run_demo
+from ntire_t2iqa.data.trivial import write_trivial
+
+TINY = SynthSize(align_prompts=(2, 4, 4), images_per_prompt=2, structure_images=(2, 6, 6))
+
+
+def test_run_demo_scores_every_trivial_submission_and_plugin(tmp_path, monkeypatch):
+    def plugin(paths, split, out_dir):
+        return [("align", "plugin oracle", write_trivial(paths.root, "align", "oracle", split,
+                                                          out_dir / "plugin.zip", noise=0.0))]
+
+    monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    demo_module.register_submitter(plugin)
+    run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
+    rows, timings = run.rows, run.timings
+    labels = [(r.track, r.label) for r in rows]
+    assert labels == [("align", "constant"), ("align", "random"), ("align", "oracle σ=0.3"),
+                      ("structure", "constant"), ("structure", "random"), ("structure", "oracle σ=0.3"),
+                      ("align", "plugin oracle")]
+    assert all(r.valid and r.main_score is not None for r in rows)
+    assert rows[-1].main_score == pytest.approx(1.0)
+    assert rows[0].components["srcc"] == 0.0 and rows[0].warnings
+    assert timings["generate"] > 0
+    assert sorted(p.name for p in (tmp_path / "subs").iterdir())[0] == "demo-align-constant.zip"
+    again = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
+    assert again.timings["generate"] == 0.0  # the complete challenge is reused
+
+
+def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    runner = CliRunner()
+    start = time.perf_counter()
+    result = runner.invoke(main, ["demo", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - start < 60
+    for label in ("constant", "random", "oracle σ=0.3", "structure", "align"):
+        assert label in result.output
+    assert (tmp_path / "demo" / "manifest.json").is_file()
+    assert len(list((tmp_path / "submissions").glob("demo-*.zip"))) == 6
+    as_json = runner.invoke(main, ["demo", "--json"])
+    payload = json.loads(as_json.output)
+    assert as_json.exit_code == 0 and payload["seconds"]["generate"] == 0.0
+    oracle = {r["track"]: r["main_score"] for r in payload["rows"] if r["submission"].startswith("oracle")}
+    random = {r["track"]: r["main_score"] for r in payload["rows"] if r["submission"] == "random"}
+    assert all(oracle[t] > random[t] + 0.3 for t in ("align", "structure"))
+
+
+def test_a_plugin_whose_dependency_is_missing_is_skipped_with_a_note(tmp_path, monkeypatch):
+    package = tmp_path / "fakeplugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "demo.py").write_text("import torch_that_is_not_installed\n")
+    (package / "other.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(demo_module, "PLUGIN_MODULES", ["fakeplugin.demo", "fakeplugin.absent", "fakeplugin.other"])
+    monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
+    assert len(run.rows) == 6
+    assert run.notes == ["fakeplugin.demo skipped: it needs 'torch_that_is_not_installed', which is not installed "
+                         "(pip install -e '.[baselines]')."]
