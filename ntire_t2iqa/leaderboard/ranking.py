@@ -76,7 +76,7 @@ def build(store: Store, scope: Scope, pick: str = "best", phase: str | None = No
     for rec in records:
         counts[rec["team"]] = counts.get(rec["team"], 0) + 1
     chosen = []
-    for team, recs in by_team.items():
+    for recs in by_team.values():
         if pick == "best":
             rec = min(recs, key=lambda r: (-r["main_score"], r["submitted_at"], r["id"]))
         else:

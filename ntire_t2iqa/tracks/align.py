@@ -132,8 +132,9 @@ def _finite_number(value: Any) -> bool:
 
 
 def _bad_number(where: str, what: str, value: Any) -> Problem:
-    if is_non_finite(value):
-        return error(where, f"{what} is {value!r}, not a finite number.",
+    if is_non_finite(value) or is_number(value):
+        shown = "an integer too large for a float" if isinstance(value, int) else repr(value)
+        return error(where, f"{what} is {shown}, not a finite number.",
                      "Replace NaN/Infinity with a finite number (check for failed predictions).")
     return error(where, f"{what} is {describe(value)}, not a number.", "Write a plain JSON number, e.g. 0.87.")
 

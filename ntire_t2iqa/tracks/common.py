@@ -94,8 +94,14 @@ def describe(value: Any) -> str:
         return "a boolean"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return "a list"
+    if isinstance(value, tuple):
+        return "a tuple"
+    if isinstance(value, (int, np.integer)):
+        return "an integer"
+    if isinstance(value, (float, np.floating)):
+        return "a number"
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, np.ndarray):

@@ -123,7 +123,7 @@ def _check_mask(mask: Any, where: str) -> tuple[np.ndarray | None, list[Problem]
         return None, [error(where, f"'pred_area' has shape {mask.shape}; it must be 2-D (H, W).", _MASK_FIX)]
     if mask.shape[0] < 1 or mask.shape[1] < 1:
         return None, [error(where, f"'pred_area' has shape {mask.shape}; it is empty.", _MASK_FIX)]
-    if not any(mask.dtype == d for d in MASK_DTYPES):
+    if not any(mask.dtype.newbyteorder("=") == d for d in MASK_DTYPES):
         return None, [error(where, f"'pred_area' has dtype {mask.dtype}, which the official scorer (OpenCV resize) "
                             "cannot handle; it accepts uint8, uint16, int16, float32 and float64.",
                             "Convert it: `mask.astype(np.uint8)`.")]
