@@ -3,15 +3,24 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install test lint bench clean
+.PHONY: install demo test lint bench clean
+
+# torch is pinned to its CPU build first so that the baselines extra cannot pull a multi-GB CUDA build;
+# on a GPU machine install the CUDA torch you want instead (TORCH="torch==2.13.0" by default).
+TORCH ?= torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e '.[dev,baselines]'
 	touch $@
 
 install: $(VENV)/.installed
+
+# The small synthetic challenge (demo/), trivial submissions (submissions/), validated and scored: one table.
+demo: $(VENV)/.installed
+	$(VENV)/bin/ntire-t2iqa demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

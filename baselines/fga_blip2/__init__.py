@@ -1,0 +1,38 @@
+"""FGA-BLIP2 (EvalMuse-40K), the Track 1 baseline: BLIP-2 ITM head on Q-Former queries (overall score)
+and on text tokens (element scores), plus a token mask head.
+
+``CONFIGS``: ``tiny`` (CPU, minutes, random init) and ``full`` (the paper's recipe, GPU, from the
+official LAVIS checkpoint through :mod:`.convert`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .predict import predict
+from .train import is_finished, train
+
+TRACK = "align"
+_HERE = Path(__file__).resolve().parent
+CONFIGS: dict[str, Path] = {"tiny": _HERE / "configs" / "tiny.json", "full": _HERE / "configs" / "full.json"}
+
+
+def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
+    """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated zip."""
+    import json
+
+    from baselines import registry
+    from baselines.common.submission import write_submission
+
+    cache_dir = Path(cache_dir)
+    if not is_finished(cache_dir):
+        train(Path(data), cache_dir, json.loads(CONFIGS["tiny"].read_text()), "cpu", 0)
+    t0 = time.perf_counter()
+    records = predict(Path(data), split, cache_dir, "cpu", None)
+    seconds = (time.perf_counter() - t0) / max(1, len(records))
+    write_submission(registry.get("fga-blip2"), records, out_zip, seconds, False, data, split)
+    return Path(out_zip)
+
+
+__all__ = ["CONFIGS", "TRACK", "demo_submission", "predict", "train"]

@@ -1,0 +1,246 @@
+"""Qwen2.5-VL + LoRA scorer: inputs built without torchvision, first-token expected-value scores.
+
+A batch holds images and sequences; an image's vision features are computed once and
+scattered into every sequence that shows it (one overall sequence and one per element).
+Sequences are left-padded, so the logits of the last position are those of the first
+token the model would generate; restricted to the task's answer tokens and softmaxed,
+they give the expected value :func:`expected_value` that is trained with an MSE.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model
+from PIL import Image
+from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+from ..common.data import AlignItem
+from .prompts import ELEMENT, IMAGE_PAD, OVERALL, TASKS, prefix_text, suffix_text
+from .tokenizer import single_token_id
+
+LM_TARGETS = r"language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+VISION_TARGETS = r"visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(gate|up|down)_proj)"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def expected_value(logits: torch.Tensor, answer_ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``logits[..., answer_ids]`` (float32), dotted with ``values``: the answer's expectation."""
+    probs = torch.softmax(logits[..., answer_ids].float(), dim=-1)
+    return probs @ values.to(probs.device, torch.float32)
+
+
+def expectation_mse(pred: torch.Tensor, target: torch.Tensor, task: torch.Tensor,
+                    weights: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """Per task, the MSE of expectation vs label in units of the task's value range; weighted sum."""
+    total = pred.new_zeros(())
+    for t, (spec, w) in enumerate(zip(TASKS, weights)):
+        sel = task == t
+        if bool(sel.any()) and w:
+            total = total + w * (((pred[sel] - target[sel]) / spec.span) ** 2).mean()
+    return total
+
+
+# ---------------------------------------------------------------------------------------------- model building
+def tiny_config(spec: dict[str, Any], tokenizer: Any) -> Qwen2_5_VLConfig:
+    """A small Qwen2.5-VL config (random init) whose vocabulary and special ids match ``tokenizer``."""
+    vocab = ((len(tokenizer) + 63) // 64) * 64
+    heads = spec["heads"]
+    half = spec["text_hidden"] // heads // 2
+    section = [half - 2 * (half // 3), half // 3, half // 3]
+    ids = {name: single_token_id(tokenizer, tok) for name, tok in (
+        ("image_token_id", IMAGE_PAD), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+    text = dict(vocab_size=vocab, hidden_size=spec["text_hidden"], intermediate_size=spec["text_intermediate"],
+                num_hidden_layers=spec["text_layers"], num_attention_heads=heads,
+                num_key_value_heads=spec.get("kv_heads", heads), max_position_embeddings=1024,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": section},
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.pad_token_id,
+                eos_token_id=single_token_id(tokenizer, "<|im_end|>"))
+    vision = dict(depth=spec["vision_depth"], hidden_size=spec["vision_hidden"], num_heads=spec["vision_heads"],
+                  intermediate_size=spec["vision_intermediate"], out_hidden_size=spec["text_hidden"],
+                  patch_size=spec["patch_size"], spatial_merge_size=spec["merge_size"], temporal_patch_size=2,
+                  window_size=spec["patch_size"] * spec["merge_size"] * 4,
+                  fullatt_block_indexes=list(range(spec["vision_depth"])))
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
+
+
+def build_tiny_model(spec: dict[str, Any], tokenizer: Any, seed: int) -> Qwen2_5_VLForConditionalGeneration:
+    """Random-init tiny Qwen2.5-VL (deterministic for ``seed``)."""
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(tiny_config(spec, tokenizer))
+    return model.float()
+
+
+def load_model(path: str | Path, dtype: str = "bfloat16", attn: str | None = None
+               ) -> Qwen2_5_VLForConditionalGeneration:
+    """Qwen2.5-VL weights from a local directory (never the hub)."""
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "local_files_only": True}
+    if attn:
+        kwargs["attn_implementation"] = attn
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), **kwargs)
+
+
+def add_lora(model: torch.nn.Module, lora: dict[str, Any]) -> Any:
+    """Wrap with peft LoRA on the LM's attention/MLP projections (and the vision blocks' when asked)."""
+    target = f".*({LM_TARGETS}|{VISION_TARGETS})$" if lora.get("vision", True) else f".*{LM_TARGETS}$"
+    config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
+                        target_modules=target, bias="none", modules_to_save=lora.get("modules_to_save") or None)
+    return get_peft_model(model, config)
+
+
+def param_groups(model: torch.nn.Module, lr_lm: float, lr_vision: float, weight_decay: float
+                 ) -> list[dict[str, Any]]:
+    """Trainable parameters split into a language-model group and a vision group (own learning rates)."""
+    lm, vision = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (vision if ".visual." in f".{name}" else lm).append(p)
+    groups = [{"params": lm, "lr": lr_lm, "weight_decay": weight_decay, "name": "lm"}]
+    if vision:
+        groups.append({"params": vision, "lr": lr_vision, "weight_decay": weight_decay, "name": "vision"})
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+class ImageEncoder:
+    """Image file -> (patches, grid_thw) with transformers' PIL Qwen2-VL processor (no torchvision)."""
+
+    def __init__(self, spec: dict[str, Any], cache: bool = False):
+        self.merge = spec["merge_size"]
+        self.proc = Qwen2VLImageProcessorPil(
+            patch_size=spec["patch_size"], merge_size=self.merge, temporal_patch_size=2,
+            size={"shortest_edge": spec["min_pixels"], "longest_edge": spec["max_pixels"]})
+        self.cache: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
+
+    def __call__(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        key = str(path)
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        with Image.open(path) as im:
+            out = self.proc(images=[im.convert("RGB")], return_tensors="pt")
+        result = (out["pixel_values"], out["image_grid_thw"][0])
+        if self.cache is not None:
+            self.cache[key] = result
+        return result
+
+
+def rope_positions(n_prefix: int, grid: torch.Tensor, merge: int, n_suffix: int) -> torch.Tensor:
+    """3-D rope positions (3, L) of text + image + text, as Qwen2.5-VL's ``get_rope_index`` computes them."""
+    gh, gw = int(grid[1]) // merge, int(grid[2]) // merge
+    pre = torch.arange(n_prefix).expand(3, -1)
+    hh, ww = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    img = torch.stack([torch.zeros(gh * gw, dtype=torch.long), hh.reshape(-1), ww.reshape(-1)]) + n_prefix
+    start = n_prefix + max(gh, gw)
+    post = (torch.arange(n_suffix) + start).expand(3, -1)
+    return torch.cat([pre, img, post], dim=1)
+
+
+@dataclass
+class Example:
+    """One image with the sequences to score for it (``None`` = the overall task, else an element key)."""
+
+    item: AlignItem
+    pixels: torch.Tensor
+    grid: torch.Tensor
+    elements: list[str]
+
+
+class Collator:
+    """Examples -> model batch: patches, left-padded ids, masks, rope positions, feature indices, targets."""
+
+    def __init__(self, tokenizer: Any, merge: int):
+        self.tok = tokenizer
+        self.merge = merge
+        self.pad_id = tokenizer.pad_token_id
+        self.image_id = single_token_id(tokenizer, IMAGE_PAD)
+        self.prefix = tokenizer.encode(prefix_text(), add_special_tokens=False)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one collator per run, bounded
+    def _suffix(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tok.encode(text, add_special_tokens=False))
+
+    def __call__(self, examples: list[Example]) -> dict[str, Any]:
+        seqs, types, poss, feat_idx, task, target, keys = [], [], [], [], [], [], []
+        offset = 0
+        for ex in examples:
+            n_img = int(ex.grid.prod()) // self.merge ** 2
+            for element in [None, *ex.elements]:
+                suffix = self._suffix(suffix_text(ex.item, element))
+                seqs.append(self.prefix + [self.image_id] * n_img + list(suffix))
+                types.append([0] * len(self.prefix) + [1] * n_img + [0] * len(suffix))
+                poss.append(rope_positions(len(self.prefix), ex.grid, self.merge, len(suffix)))
+                feat_idx.append(torch.arange(offset, offset + n_img))
+                task.append(0 if element is None else 1)
+                if element is None:
+                    target.append(ex.item.total if ex.item.total is not None else float("nan"))
+                else:
+                    scores = ex.item.element_scores or {}
+                    target.append(scores.get(element, float("nan")))
+                keys.append((ex.item.img_path, element))
+            offset += n_img
+        width = max(map(len, seqs))
+        n = len(seqs)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        mm = torch.zeros((n, width), dtype=torch.int32)
+        pos = torch.zeros((3, n, width), dtype=torch.long)
+        for i, (s, t, p) in enumerate(zip(seqs, types, poss)):
+            ids[i, width - len(s):] = torch.tensor(s)
+            mask[i, width - len(s):] = 1
+            mm[i, width - len(s):] = torch.tensor(t)
+            pos[:, i, width - len(s):] = p
+        return {"pixel_values": torch.cat([ex.pixels for ex in examples]),
+                "image_grid_thw": torch.stack([ex.grid for ex in examples]),
+                "input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm, "position_ids": pos,
+                "feat_index": torch.cat(feat_idx), "task": torch.tensor(task),
+                "target": torch.tensor(target, dtype=torch.float32), "keys": keys}
+
+
+# ---------------------------------------------------------------------------------------------- scorer
+class Scorer(torch.nn.Module):
+    """Wraps the (peft) Qwen2.5-VL: batch -> expected answer value per sequence (the DDP unit)."""
+
+    def __init__(self, model: Any, tokenizer: Any):
+        super().__init__()
+        self.model = model
+        for spec in TASKS:
+            self.register_buffer(f"{spec.name}_ids", torch.tensor(
+                [single_token_id(tokenizer, a) for a in spec.answers]), persistent=False)
+            self.register_buffer(f"{spec.name}_values", torch.tensor(spec.values), persistent=False)
+
+    def core(self) -> Qwen2_5_VLForConditionalGeneration:
+        """The underlying ``Qwen2_5_VLForConditionalGeneration`` (LoRA layers are injected in place)."""
+        m = self.model
+        return m.get_base_model() if hasattr(m, "get_base_model") else m
+
+    def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor, position_ids: torch.Tensor,
+                feat_index: torch.Tensor, task: torch.Tensor, **_: Any) -> torch.Tensor:
+        """Expected value of each sequence's first generated token under its task's answer set."""
+        core = self.core()
+        visual = core.model.visual
+        feats = visual(pixel_values.to(visual.dtype), grid_thw=image_grid_thw).pooler_output
+        image = BaseModelOutputWithPooling(pooler_output=(feats[feat_index],))
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         mm_token_type_ids=mm_token_type_ids, mm_encoder_outputs={"image": image},
+                         logits_to_keep=1, use_cache=False)
+        last = out.logits[:, -1]
+        overall = expected_value(last, self.overall_ids, self.overall_values)
+        element = expected_value(last, self.element_ids, self.element_values)
+        return torch.where(task == 0, overall, element)
+
+
+def model_inputs(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch's tensors on ``device`` (keys and targets stay where they are)."""
+    return {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor) and k != "target"}
+
+
+__all__ = ["ELEMENT", "OVERALL", "Collator", "Example", "ImageEncoder", "Scorer", "add_lora", "build_tiny_model",
+           "expectation_mse", "expected_value", "load_model", "model_inputs", "param_groups", "rope_positions"]

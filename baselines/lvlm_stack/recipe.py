@@ -1,0 +1,154 @@
+"""The whole recipe: folds -> per-fold LoRA models -> OOF -> XGBoost blend; prediction with all fold models."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ntire_t2iqa.data import ChallengePaths, load_folds, make_folds
+from ntire_t2iqa.data.folds import fold_assignment
+
+from ..common.data import AlignItem, align_items
+from .folds import DONE, ImageEncoder, console, image_spec, load_adapter, load_base, make_accelerator, predict_items
+from .folds import prepare_base, train_fold
+from .model import Collator, Scorer, add_lora
+from .stack import Preds, Stack, average, fit_stack
+
+#: Settings that may change between a run and its resumption (they do not change the result).
+OPERATIONAL = {"workers", "save_steps", "gradient_checkpointing", "cache_images"}
+FINISHED = "finished.json"
+
+
+def _recipe_part(cfg: dict[str, Any]) -> dict[str, Any]:
+    train = {k: v for k, v in cfg["train"].items() if k not in OPERATIONAL}
+    return {"model": cfg["model"], "lora": cfg["lora"], "train": train}
+
+
+def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
+    """Write config.json and folds.json (prompt-grouped, k from the config) and the tiny base, once."""
+    run.mkdir(parents=True, exist_ok=True)
+    saved = run / "config.json"
+    if saved.is_file():
+        old = json.loads(saved.read_text())
+        if _recipe_part(old) != _recipe_part(cfg) or old.get("_seed", seed) != seed:
+            raise ValueError(f"{run} holds a run with another config or seed; resume it with the same "
+                             "--config and --seed, or pass a new --out folder.")
+    saved.write_text(json.dumps({**cfg, "_seed": seed}, indent=1))
+    if not (run / "folds.json").is_file():
+        train_file = ChallengePaths.locate(data).align_raw("train")
+        make_folds(train_file, k=cfg["train"]["folds"], seed=cfg["train"].get("fold_seed", 0), out=run / "folds.json")
+    prepare_base(run, cfg, align_items(data, "train"), seed)
+
+
+def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0) -> Path:
+    """Train every fold (skipping finished ones, resuming the rest), then fit the blend. Returns ``out``.
+
+    Under ``accelerate launch`` / ``torchrun`` every process runs this: the main process
+    prepares the run, all train each fold together (DDP), the main process fits the blend.
+    """
+    t0 = time.perf_counter()
+    data, out = Path(data), Path(out)
+    acc = make_accelerator(config, device)
+    if acc.is_main_process:
+        prepare_run(out, data, config, seed)
+    acc.wait_for_everyone()
+    encoder = ImageEncoder(image_spec(config), cache=config["train"].get("cache_images", False))
+    k = len(load_folds(out / "folds.json")["folds"])
+    for fold in range(k):
+        train_fold(out, data, config, fold, acc, seed, encoder)
+    if acc.is_main_process:
+        stack = fit_run_stack(out, data, config, seed)
+        seconds = {f"fold_{f}": json.loads((out / f"fold_{f}" / DONE).read_text())["seconds"] for f in range(k)}
+        (out / FINISHED).write_text(json.dumps({"seconds_this_call": round(time.perf_counter() - t0, 2),
+                                                "fold_seconds": seconds, "report": stack.report}, indent=1))
+        rep = stack.report
+        console.print(f"OOF main score: fold models {rep['oof_fold_models']['main']:.4f}, blend "
+                      f"{rep['oof_blend_raw_elements']['main']:.4f} (elements from {rep['element_source']})",
+                      highlight=False)
+    acc.wait_for_everyone()
+    return out
+
+
+def oof_predictions(run: Path, k: int) -> Preds:
+    """All folds' out-of-fold predictions merged (every training image exactly once)."""
+    merged: Preds = {}
+    for fold in range(k):
+        part = json.loads((run / f"fold_{fold}" / "oof.json").read_text())
+        dup = set(part) & set(merged)
+        if dup:
+            raise ValueError(f"image {sorted(dup)[0]!r} is out-of-fold in two folds; {run} is inconsistent")
+        merged.update(part)
+    return merged
+
+
+def fit_run_stack(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> Stack:
+    """Fit the XGBoost blend on the run's OOF predictions and save it in ``RUN/stack``."""
+    folds = load_folds(run / "folds.json")
+    fold_of = fold_assignment(folds)
+    items = align_items(data, "train")
+    oof = oof_predictions(run, len(folds["folds"]))
+    missing = [it.img_path for it in items if it.img_path not in oof]
+    if missing:
+        raise ValueError(f"no out-of-fold prediction for {missing[0]!r}; retrain the run")
+    stack = fit_stack(items, oof, fold_of, cfg.get("stack", {}), seed)
+    stack.save(run / "stack")
+    return stack
+
+
+def run_config(weights: Path) -> dict[str, Any]:
+    """The config a run folder was trained with."""
+    path = Path(weights) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{weights} is not an lvlm-stack run folder (no config.json); "
+                                "pass the --out folder of `baseline train lvlm-stack`.")
+    return json.loads(path.read_text())
+
+
+def fold_predictions(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None
+                     ) -> tuple[list[AlignItem], list[Preds]]:
+    """Every fold model's predictions on a split (the base is loaded once; adapters are swapped)."""
+    weights = Path(weights)
+    cfg = run_config(weights)
+    k = len(load_folds(weights / "folds.json")["folds"])
+    unfinished = [f for f in range(k) if not (weights / f"fold_{f}" / DONE).is_file()]
+    if unfinished or not (weights / "stack" / "stack.json").is_file():
+        raise FileNotFoundError(f"{weights} is not finished (folds {unfinished} left, or no stack); "
+                                "run `baseline train lvlm-stack` with the same --out to resume it.")
+    acc = make_accelerator(cfg, device)
+    items = align_items(data, split)
+    tokenizer, base = load_base(weights, cfg)
+    scorer = Scorer(add_lora(base, cfg["lora"]), tokenizer).to(acc.device)
+    encoder = ImageEncoder(image_spec(cfg), cache=cfg["train"].get("cache_images", False))
+    collator = Collator(tokenizer, cfg["model"]["merge_size"])
+    batch = batch_size or cfg["infer"]["batch_images"]
+    preds = []
+    for fold in range(k):
+        load_adapter(scorer, weights / f"fold_{fold}")
+        preds.append(predict_items(scorer, items, encoder, collator, batch, None, cfg["infer"].get("workers", 0)))
+    return items, preds
+
+
+def blend(items: list[AlignItem], preds: list[Preds], stack: Stack) -> list[dict[str, Any]]:
+    """Track 1 records: XGBoost total from the fold-mean features; elements from the mean (or the classifier)."""
+    mean = average(preds)
+    totals, elements = stack.predict(items, mean)
+    return [{"img_path": it.img_path, "prompt": it.prompt, "total_score": float(t),
+             "element_score": {e: float(np.clip(p, 0.0, 1.0)) for e, p in zip(it.elements, el)}}
+            for it, t, el in zip(items, totals, elements)]
+
+
+def as_records(items: list[AlignItem], preds: Preds) -> list[dict[str, Any]]:
+    """One fold model's (or the fold mean's) predictions as Track 1 records, no blending."""
+    return [{"img_path": it.img_path, "total_score": float(preds[it.img_path]["total"]),
+             "element_score": {e: float(preds[it.img_path]["elements"][e]) for e in it.elements}} for it in items]
+
+
+def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None
+            ) -> list[dict[str, Any]]:
+    """Track 1 output.json content for every image of ``split``: the blend of the five fold models."""
+    items, preds = fold_predictions(data, split, weights, device, batch_size)
+    return blend(items, preds, Stack.load(Path(weights) / "stack"))

@@ -1,0 +1,57 @@
+"""RAHF-style baseline of Track 2 (EvalMuse-Structure's EM-RAHF): heatmap + score from image and prompt.
+
+``ntire-t2iqa baseline train rahf --data DATA --out RUN [--config tiny|full]`` and
+``ntire-t2iqa baseline run rahf --data DATA --weights RUN --out submission.zip``.
+
+* :mod:`.model`: AltCLIP vision tower + text embeddings, fusion blocks, heatmap and score heads.
+* :mod:`.train`: MSE heatmap + MSE score, AdamW, cosine, encoders frozen for the first half.
+* :mod:`.predict`: ``round(heatmap * 255) > 40`` masks and ``x * 4 + 1`` scores.
+* :mod:`.convert`: EM-RAHF checkpoints and AltCLIP weights, loaded safely.
+
+Configs: ``tiny`` (CPU minutes, random init) and ``full`` (the official size; needs a local AltCLIP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TRACK = "structure"
+_CONFIG_DIR = Path(__file__).with_name("configs")
+CONFIGS: dict[str, Path] = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
+
+
+def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0,
+          progress: bool = True) -> Path:
+    """Train (or resume) into the run folder ``out``; return it."""
+    from .train import train as _train
+
+    return _train(Path(data), Path(out), config, device, seed, progress=progress)
+
+
+def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """``{image_name: {"score": float, "pred_area": (512, 512) uint8 0/1}}`` for every image of ``split``."""
+    from .predict import predict as _predict
+
+    return _predict(Path(data), split, Path(weights), device, batch_size, progress=progress)
+
+
+def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path, progress: bool = True) -> Path:
+    """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated submission."""
+    import json
+
+    from ..common.runtime import load_state
+    from ..common.submission import write_submission
+    from ..registry import get
+    from .predict import timed_predict
+
+    state = load_state(Path(cache_dir))
+    if state is None or not state.get("extra", {}).get("finished"):
+        train(Path(data), Path(cache_dir), json.loads(CONFIGS["tiny"].read_text()), "cpu", 0, progress=progress)
+    preds, seconds = timed_predict(Path(data), split, Path(cache_dir), "cpu")
+    write_submission(get("rahf"), preds, out_zip, seconds, False, data, split)
+    return Path(out_zip)
+
+
+__all__ = ["CONFIGS", "TRACK", "demo_submission", "predict", "train"]

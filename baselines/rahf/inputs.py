@@ -1,0 +1,98 @@
+"""Images, targets and augmentation for RAHF, on PIL, OpenCV and torch (no torchvision).
+
+Images are resized to the model's square input with PIL's Lanczos filter (as the official
+data loader) and kept as uint8 until they reach the device, where they are normalised
+with CLIP's mean and std. Heatmap targets are the at-least-two-annotators masks (512 x 512
+0/1, from :func:`baselines.common.data.structure_items`), area-resized to the size of the
+head's output (512 in the full model, so no resize there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..common.data import StructureItem
+from .model import CLIP_MEAN, CLIP_STD
+
+
+def load_image(path: Path, size: int) -> torch.Tensor:
+    """``(3, size, size)`` uint8 RGB, Lanczos-resized."""
+    with Image.open(path) as img:
+        rgb = img.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
+
+
+def target_map(mask: np.ndarray, size: int) -> torch.Tensor:
+    """A 0/1 mask as a ``(size, size)`` float map in 0..1 (area resize: edges get fractions)."""
+    m = mask.astype(np.float32)
+    if m.shape != (size, size):
+        m = cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.clip(m, 0.0, 1.0))
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` pixels in 0..255 (any dtype) -> float, scaled to 0..1 and standardised with CLIP's statistics."""
+    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+class StructureSet(Dataset):
+    """Track 2 items as (uint8 image, target map or empty, normalised score or nan, index)."""
+
+    def __init__(self, items: list[StructureItem], image_size: int, target_size: int, cache: bool = False):
+        self.items = items
+        self.image_size = image_size
+        self.target_size = target_size
+        self.cache: list[torch.Tensor] | None = None
+        if cache:
+            self.cache = [load_image(it.image_file, image_size) for it in items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        item = self.items[i]
+        image = self.cache[i] if self.cache is not None else load_image(item.image_file, self.image_size)
+        target = target_map(item.mask, self.target_size) if item.mask is not None else torch.zeros(0)
+        score = torch.tensor((item.mos - 1.0) / 4.0 if item.mos is not None else float("nan"))
+        return image, target, score, i
+
+
+def augment(images: torch.Tensor, targets: torch.Tensor, cfg: dict[str, Any],
+            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crop-and-resize (``crop``: probability, 80-100 % of each side, as the official loader),
+    horizontal flip (``hflip``) and grayscale (``grayscale``), each per image; images are float 0..255.
+    """
+    if not cfg:
+        return images, targets
+    images, targets = images.clone(), targets.clone()
+    n, _, h, w = images.shape
+    th, tw = targets.shape[-2:]
+    u = torch.rand((n, 6), generator=generator)
+    for i in range(n):
+        if u[i, 0] < cfg.get("crop", 0.0):
+            fh, fw = 0.8 + 0.2 * float(u[i, 1]), 0.8 + 0.2 * float(u[i, 2])
+            fy, fx = float(u[i, 3]) * (1 - fh), float(u[i, 4]) * (1 - fw)
+            y0, x0, ch, cw = round(fy * h), round(fx * w), max(1, round(fh * h)), max(1, round(fw * w))
+            images[i] = F.interpolate(images[i:i + 1, :, y0:y0 + ch, x0:x0 + cw], size=(h, w), mode="bilinear",
+                                      align_corners=False)[0]
+            ty0, tx0, tch, tcw = round(fy * th), round(fx * tw), max(1, round(fh * th)), max(1, round(fw * tw))
+            targets[i] = F.interpolate(targets[i:i + 1, None, ty0:ty0 + tch, tx0:tx0 + tcw], size=(th, tw),
+                                       mode="bilinear", align_corners=False)[0, 0]
+        if u[i, 5] < cfg.get("hflip", 0.0):
+            images[i] = images[i].flip(-1)
+            targets[i] = targets[i].flip(-1)
+    gray = (torch.rand(n, generator=generator) < cfg.get("grayscale", 0.0)).to(images.device)
+    if gray.any():
+        lum = (0.299 * images[gray, 0] + 0.587 * images[gray, 1] + 0.114 * images[gray, 2]).unsqueeze(1)
+        images[gray] = lum.expand(-1, 3, -1, -1)
+    return images, targets
