@@ -77,3 +77,18 @@ def test_bundle_scoring_program_runs_standalone(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "scores.json").read_text())["main_score"] == \
         score(zip_path, tmp_path / "eval.json", track="align").main_score
+
+
+@pytest.mark.parametrize("track", ["align", "structure"])
+def test_program_on_the_synthetic_challenge(tmp_path, track) -> None:
+    """A trivial submission of the synthetic challenge, through the platform's res/ref layout."""
+    from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize, write_trivial
+
+    synthesize(tmp_path / "ch", seed=3, size=SynthSize((2, 4, 4), 2, (2, 6, 6)), progress=False, workers=1)
+    paths = ChallengePaths(tmp_path / "ch")
+    zip_path = write_trivial(paths.root, track, "oracle", "val", tmp_path / "s.zip", noise=0.3)
+    ref = paths.reference(track, "val")
+    inp, out = _layout(tmp_path, zip_path, ref.name, ref.read_bytes())
+    assert codalab.run(inp, out) == 0
+    expected = score(zip_path, ref, track=track).to_dict()
+    assert json.loads((out / "scores.json").read_text()) == {k: expected[k] for k in codalab.SCORE_KEYS[track]}

@@ -51,6 +51,11 @@ def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
         assert label in result.output
     assert (tmp_path / "demo" / "manifest.json").is_file()
     assert len(list((tmp_path / "submissions").glob("demo-*.zip"))) == 6
+    # the demo also ranks its submissions: the oracle is an unranked baseline row, HTML pages are written
+    assert "Track 1: image-text alignment leaderboard" in result.output
+    for track in ("align", "structure"):
+        page = (tmp_path / "demo" / f"leaderboard_{track}.html").read_text()
+        assert page.count('<tr class="ranked">') == 2 and page.count('<tr class="baseline">') == 1
     as_json = runner.invoke(main, ["demo", "--json"])
     payload = json.loads(as_json.output)
     assert as_json.exit_code == 0 and payload["seconds"]["generate"] == 0.0

@@ -151,6 +151,9 @@ def trivial(data_path: str, track: str, kind: str, split: str, noise: float, see
     out.print(f"[green]wrote[/green] {path}")
 
 
+from ..leaderboard.export import to_table  # noqa: E402
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -193,6 +196,9 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
                                "seconds": timings, "notes": run.notes}, indent=2))
     else:
         out.print(demo_table(rows, split))
+        for board, page in run.boards.values():
+            out.print(to_table(board))
+            out.print(f"HTML leaderboard: {page}")
         for row in rows:
             for problem in row.errors[:3]:
                 out.print(f"[red]{row.track} {row.label}:[/red] {problem.replace('[', chr(92) + '[')}")

@@ -16,6 +16,7 @@ A plugin module that is not installed is skipped.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 import os
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import SubmissionError
 from ..scoring import load_reference, score, validate
@@ -129,6 +131,31 @@ def evaluate(paths: ChallengePaths, split: str, entries: list[tuple[str, str, Pa
     return rows
 
 
+def rank_demo(paths: ChallengePaths, split: str, rows: list[DemoRow]) -> dict[str, tuple[Any, Path]]:
+    """Rank the demo's valid submissions per track into ``OUT/leaderboard.db``; write one HTML page per track.
+
+    The noisy oracle reads the hidden answers, so it is listed as an unranked ``baseline:`` entry.
+    Returns ``{track: (leaderboard, html_path)}``.
+    """
+    from ..leaderboard import rank, render
+
+    boards: dict[str, tuple[Any, Path]] = {}
+    db = paths.root / "leaderboard.db"
+    for track in sorted({r.track for r in rows if r.valid}):
+        manifest = paths.root / f"leaderboard_{track}.csv"
+        with open(manifest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "team", "leader", "submitted_at", "phase"])
+            for i, row in enumerate(r for r in rows if r.track == track and r.valid):
+                team = f"baseline:{row.label}" if row.label.startswith("oracle") else row.label
+                writer.writerow([str(Path(row.path).resolve()), team, "demo", f"2025-03-21T00:00:{i:02d}Z", split])
+        board, _ = rank(None, track, paths.reference(track, split), db, manifest=manifest)
+        page = paths.root / f"leaderboard_{track}.html"
+        page.write_text(render(db, track, "html"), encoding="utf-8")
+        boards[track] = (board, page)
+    return boards
+
+
 @dataclass
 class DemoRun:
     """The demo's outcome: one row per submission, timings in seconds, notes (e.g. plugins skipped)."""
@@ -136,6 +163,7 @@ class DemoRun:
     rows: list[DemoRow]
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    boards: dict[str, tuple[Any, Path]] = field(default_factory=dict)
 
 
 def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", split: str = "test",
@@ -152,6 +180,9 @@ def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", 
         entries.extend(submitter(paths, split, out))
     t1 = time.perf_counter()
     rows = evaluate(paths, split, entries, progress)
+    t2 = time.perf_counter()
+    boards = rank_demo(paths, split, rows)
     end = time.perf_counter()
-    timings = {"generate": generated or 0.0, "submit": t1 - t0, "score": end - t1, "total": end - start}
-    return DemoRun(rows, timings, notes)
+    timings = {"generate": generated or 0.0, "submit": t1 - t0, "score": t2 - t1, "rank": end - t2,
+               "total": end - start}
+    return DemoRun(rows, timings, notes, boards)
