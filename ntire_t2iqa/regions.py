@@ -13,6 +13,7 @@ as hit exactly when some prediction does; the counts below use that equivalence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -48,13 +49,53 @@ def prediction_mask(pred_area: np.ndarray) -> np.ndarray:
     return cv2.resize(pred_area, (SIZE, SIZE)) > 0
 
 
-def external_contours(mask: np.ndarray) -> list[np.ndarray]:
-    """External contours (``RETR_EXTERNAL``, ``CHAIN_APPROX_SIMPLE``) of a 2-D mask; nonzero is foreground."""
+def _aligned_span(lo: int, hi: int, n: int, margin: int = 2) -> tuple[int, int, int, int]:
+    """Source span [s0, s1) around [lo, hi) and its output span [d0, d1) for an n -> SIZE resize.
+
+    Both ends sit on multiples of n/g and SIZE/g (g = gcd(n, SIZE)), where the resize's
+    source coordinate of an output pixel is exactly a whole number of source pixels, so a
+    crop is resized with the very same interpolation weights as the full image. The
+    margin keeps zeros at the crop's edges, so OpenCV's border replication adds nothing.
+    """
+    g = math.gcd(n, SIZE)
+    su, du = n // g, SIZE // g
+    s0 = (max(0, lo - margin) // su) * su
+    s1 = min(n, -(-min(n, hi + margin) // su) * su)
+    return s0, s1, s0 // su * du, s1 // su * du
+
+
+def nonzero_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """``(x, y, w, h)`` of the nonzero pixels (``w == 0`` when there are none)."""
+    m = mask if mask.dtype == np.uint8 else (mask != 0).view(np.uint8)
+    return cv2.boundingRect(np.ascontiguousarray(m))
+
+
+def prediction_crop(pred_area: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """Step 1 computed only around the nonzero pixels: ``(mask, y0, x0)``, or ``None`` when all zero.
+
+    ``mask`` equals ``prediction_mask(pred_area)[y0:y0 + h, x0:x0 + w]`` and the full mask is
+    zero elsewhere (an output pixel whose source taps are all zero is zero).
+    """
+    bx, by, bw, bh = nonzero_box(pred_area)
+    if bw == 0:
+        return None
+    h, w = pred_area.shape
+    r0, r1, y0, y1 = _aligned_span(by, by + bh, h)
+    c0, c1, x0, x1 = _aligned_span(bx, bx + bw, w)
+    crop = np.ascontiguousarray(pred_area[r0:r1, c0:c1])
+    return cv2.resize(crop, (x1 - x0, y1 - y0)) > 0, y0, x0
+
+
+def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
+    """External contours (``RETR_EXTERNAL``, ``CHAIN_APPROX_SIMPLE``) of a 2-D mask; nonzero is foreground.
+
+    ``offset`` (x, y) is added to every point (for a mask cropped out of a larger frame).
+    """
     if mask.dtype == bool and mask.flags.c_contiguous:
         m = mask.view(np.uint8)  # zero-copy: a bool is one byte holding 0 or 1
     else:
         m = np.ascontiguousarray(mask, dtype=np.uint8) if mask.dtype != np.uint8 else np.ascontiguousarray(mask)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
     return list(contours)
 
 
@@ -67,11 +108,20 @@ def contour_region(contour: np.ndarray, contour_area: float) -> Region:
     return Region(x, y, box, int(np.count_nonzero(canvas)), contour_area)
 
 
-def regions(mask: np.ndarray, min_area: float) -> tuple[list[Region], int]:
-    """Regions of a mask with ``contourArea > min_area``; also the number of contours dropped."""
+def regions(mask: np.ndarray, min_area: float, offset: tuple[int, int] = (0, 0)) -> tuple[list[Region], int]:
+    """Regions of a mask with ``contourArea > min_area``; also the number of contours dropped.
+
+    Contours are searched only inside the box of the nonzero pixels (with a 1-pixel zero
+    border), which gives the same contours as the whole frame.
+    """
     kept: list[Region] = []
     dropped = 0
-    for c in external_contours(mask):
+    bx, by, bw, bh = nonzero_box(mask)
+    if bw == 0:
+        return kept, dropped
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, bx - 1), max(0, by - 1), min(w, bx + bw + 1), min(h, by + bh + 1)
+    for c in external_contours(mask[y0:y1, x0:x1], (offset[0] + x0, offset[1] + y0)):
         area = cv2.contourArea(c)
         if area > min_area:
             kept.append(contour_region(c, area))
@@ -140,11 +190,12 @@ def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Reg
         gt_regions, gt_dropped = regions(gt_mask, GT_MIN_AREA)
     if gt_count is None:
         gt_count = int(np.count_nonzero(gt_mask))
-    if not pred_area.any():  # an all-zero prediction resizes to an all-zero mask: nothing to find
+    cropped = prediction_crop(pred_area)
+    if cropped is None:  # an all-zero prediction resizes to an all-zero mask: nothing to find
         return ImageMatch(0, 0, len(gt_regions), len(gt_regions), giou_term(0, 0, gt_count), 0, gt_dropped)
-    pm = prediction_mask(pred_area)
-    preds, pred_dropped = regions(pm, PRED_MIN_AREA)
+    pm, y0, x0 = cropped
+    preds, pred_dropped = regions(pm, PRED_MIN_AREA, offset=(x0, y0))
     n_hit, n_missed = match_counts(preds, gt_regions)
-    inter = int(np.count_nonzero(pm & gt_mask))
+    inter = int(np.count_nonzero(pm & gt_mask[y0:y0 + pm.shape[0], x0:x0 + pm.shape[1]]))
     return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed,
                       giou_term(inter, int(np.count_nonzero(pm)), gt_count), pred_dropped, gt_dropped)

@@ -88,3 +88,21 @@ def test_prediction_is_resized_bilinearly_then_thresholded() -> None:
     assert np.array_equal(regions.prediction_mask(small), expected)
     as_float = small.astype(np.float32) * 0.3
     assert np.array_equal(regions.prediction_mask(as_float), cv2.resize(as_float, (512, 512)) > 0)
+
+
+@pytest.mark.parametrize("shape", [(448, 448), (512, 512), (300, 700), (1024, 1024), (500, 500), (449, 447)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+def test_cropped_resize_equals_full_frame_resize(shape, dtype) -> None:
+    """Step 1 is computed on a crop around the nonzero pixels; it must equal the full-frame resize."""
+    rng = np.random.default_rng(hash((shape, np.dtype(dtype).name)) % 2**32)
+    for _ in range(15):
+        a = blob_mask(rng, max(shape) + 64, int(rng.integers(0, 5)))[: shape[0], : shape[1]].copy()
+        a[rng.integers(0, shape[0], 3), rng.integers(0, shape[1], 3)] = 1  # specks, also at the borders
+        a = a.astype(dtype) * (dtype(rng.uniform(0.01, 3)) if np.dtype(dtype).kind == "f" else 1)
+        full = regions.prediction_mask(a)
+        got = np.zeros_like(full)
+        cropped = regions.prediction_crop(a)
+        if cropped is not None:
+            pm, y0, x0 = cropped
+            got[y0:y0 + pm.shape[0], x0:x0 + pm.shape[1]] = pm
+        assert np.array_equal(full, got)
