@@ -23,14 +23,20 @@ CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
-    """Train the tiny config into ``cache_dir`` (resumed/skipped when finished), predict ``split``, write a validated zip."""
+    """Train the tiny config into ``cache_dir`` (skipped when finished), predict ``split``, write a validated zip."""
     import json
+    import shutil
 
     from ..common.submission import write_submission
     from ..registry import get
+    from .recipe import train_fingerprint
 
     config = json.loads(CONFIGS["tiny"].read_text())
     run = Path(cache_dir)
+    if (run / "config.json").is_file():
+        old = json.loads((run / "config.json").read_text())
+        if old.get("_train_sha256") != train_fingerprint(Path(data)) or old.get("_seed") != 0:
+            shutil.rmtree(run)  # a cache of another challenge: start again
     if not (run / "finished.json").is_file():
         train(Path(data), run, config, "cpu", 0)
     t0 = time.perf_counter()

@@ -17,6 +17,8 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,19 @@ from ntire_t2iqa.data.folds import fold_assignment
 
 from ..common.data import AlignItem, align_items
 from ..common.runtime import cosine_with_warmup, seed_everything
-from .model import Collator, Example, ImageEncoder, Scorer, add_lora, build_tiny_model, expectation_mse, load_model
-from .model import model_inputs, param_groups
+from .model import (
+    Collator,
+    Example,
+    ImageEncoder,
+    Scorer,
+    add_lora,
+    build_tiny_model,
+    enable_checkpointing,
+    expectation_mse,
+    load_model,
+    model_inputs,
+    param_groups,
+)
 from .tokenizer import build_tiny_tokenizer, load_tokenizer
 
 ADAPTER = "adapter.safetensors"
@@ -43,6 +56,19 @@ console = Console(stderr=True)
 
 
 # ---------------------------------------------------------------------------------------------- base model
+@contextmanager
+def quiet_hub_bars() -> Iterator[None]:
+    """No transformers progress bars while (tiny) weights are read or written; restored after."""
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def weights_dir(cfg: dict[str, Any]) -> Path | None:
     """Local Qwen2.5-VL directory of a full config (``LVLM_STACK_WEIGHTS`` overrides ``model.path``)."""
     path = os.environ.get("LVLM_STACK_WEIGHTS") or cfg["model"].get("path")
@@ -64,15 +90,17 @@ def prepare_base(run: Path, cfg: dict[str, Any], items: list[AlignItem], seed: i
     tok.save_pretrained(str(run / "tokenizer"))
     spec = {**cfg["model"]["tiny"], "patch_size": cfg["model"]["patch_size"], "merge_size": cfg["model"]["merge_size"]}
     model = build_tiny_model(spec, tok, seed)
-    model.save_pretrained(str(run / "base"))
+    with quiet_hub_bars():
+        model.save_pretrained(str(run / "base"))
 
 
-def load_base(run: Path, cfg: dict[str, Any]) -> tuple[Any, Any]:
+def load_base(run: Path, cfg: dict[str, Any], device: torch.device | None = None) -> tuple[Any, Any]:
     """(tokenizer, model): the local full-size weights, or the tiny base saved in the run."""
     src = weights_dir(cfg)
     if src is None:
-        return load_tokenizer(run / "tokenizer"), load_model(run / "base", "float32")
-    model = load_model(src, cfg["model"].get("dtype", "bfloat16"), cfg["model"].get("attn"))
+        with quiet_hub_bars():
+            return load_tokenizer(run / "tokenizer"), load_model(run / "base", "float32")
+    model = load_model(src, cfg["model"].get("dtype", "bfloat16"), cfg["model"].get("attn"), device)
     vision = model.config.vision_config
     if (vision.patch_size, vision.spatial_merge_size) != (cfg["model"]["patch_size"], cfg["model"]["merge_size"]):
         raise ValueError(f"{src} has patch size {vision.patch_size} and merge size {vision.spatial_merge_size}; "
@@ -132,7 +160,8 @@ def predict_items(scorer: Scorer, items: list[AlignItem], encoder: ImageEncoder,
     out: dict[str, dict[str, Any]] = {it.img_path: {"total": None, "elements": {}} for it in mine}
     was = scorer.training
     scorer.eval()
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    on_gpu = device.type == "cuda"
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
     with torch.inference_mode(), amp:
         for batch in loader(ItemDataset(mine, encoder), None, collator, workers, batch_images):
             pred = scorer(**model_inputs(batch, device)).float().cpu().tolist()
@@ -186,6 +215,8 @@ def make_accelerator(cfg: dict[str, Any], device: str) -> Accelerator:
         raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu.")
     if on_gpu and ":" in device and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         torch.cuda.set_device(int(device.split(":")[1]))
+    if not on_gpu and cfg["train"].get("cpu_threads"):
+        torch.set_num_threads(int(cfg["train"]["cpu_threads"]))
     precision = cfg["train"].get("mixed_precision", "no") if on_gpu else "no"
     return Accelerator(cpu=not on_gpu, mixed_precision=precision,
                        gradient_accumulation_steps=cfg["train"].get("grad_accum", 1))
@@ -212,11 +243,11 @@ def train_fold(run: Path, data: Path, cfg: dict[str, Any], fold: int, accelerato
     tc = cfg["train"]
     main = accelerator.is_main_process
     train_items, held = fold_items(run, data, fold)
-    tokenizer, base = load_base(run, cfg)
+    tokenizer, base = load_base(run, cfg, accelerator.device)
     seed_everything(seed * 1000 + fold)
     peft_model = add_lora(base, cfg["lora"])
     if tc.get("gradient_checkpointing"):
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(base)
     scorer = Scorer(peft_model, tokenizer)
     encoder = encoder or ImageEncoder(image_spec(cfg), cache=tc.get("cache_images", False))
     collator = Collator(tokenizer, cfg["model"]["merge_size"])

@@ -10,6 +10,7 @@ they give the expected value :func:`expected_value` that is trained with an MSE.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,12 @@ def tiny_config(spec: dict[str, Any], tokenizer: Any) -> Qwen2_5_VLConfig:
                 num_key_value_heads=spec.get("kv_heads", heads), max_position_embeddings=1024,
                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": section},
                 pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.pad_token_id,
-                eos_token_id=single_token_id(tokenizer, "<|im_end|>"))
+                eos_token_id=single_token_id(tokenizer, "<|im_end|>"), initializer_range=spec.get("init_std", 0.02))
     vision = dict(depth=spec["vision_depth"], hidden_size=spec["vision_hidden"], num_heads=spec["vision_heads"],
                   intermediate_size=spec["vision_intermediate"], out_hidden_size=spec["text_hidden"],
                   patch_size=spec["patch_size"], spatial_merge_size=spec["merge_size"], temporal_patch_size=2,
                   window_size=spec["patch_size"] * spec["merge_size"] * 4,
-                  fullatt_block_indexes=list(range(spec["vision_depth"])))
+                  fullatt_block_indexes=list(range(spec["vision_depth"])), initializer_range=spec.get("init_std", 0.02))
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
 
 
@@ -78,10 +79,12 @@ def build_tiny_model(spec: dict[str, Any], tokenizer: Any, seed: int) -> Qwen2_5
     return model.float()
 
 
-def load_model(path: str | Path, dtype: str = "bfloat16", attn: str | None = None
-               ) -> Qwen2_5_VLForConditionalGeneration:
-    """Qwen2.5-VL weights from a local directory (never the hub)."""
+def load_model(path: str | Path, dtype: str = "bfloat16", attn: str | None = None,
+               device: torch.device | None = None) -> Qwen2_5_VLForConditionalGeneration:
+    """Qwen2.5-VL weights from a local directory (never the hub), straight onto ``device`` when it is a GPU."""
     kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "local_files_only": True}
+    if device is not None and device.type == "cuda":
+        kwargs["device_map"] = {"": str(device)}
     if attn:
         kwargs["attn_implementation"] = attn
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), **kwargs)
@@ -89,10 +92,23 @@ def load_model(path: str | Path, dtype: str = "bfloat16", attn: str | None = Non
 
 def add_lora(model: torch.nn.Module, lora: dict[str, Any]) -> Any:
     """Wrap with peft LoRA on the LM's attention/MLP projections (and the vision blocks' when asked)."""
-    target = f".*({LM_TARGETS}|{VISION_TARGETS})$" if lora.get("vision", True) else f".*{LM_TARGETS}$"
+    parts = [LM_TARGETS] + ([VISION_TARGETS] if lora.get("vision", True) else []) + (
+        [r"lm_head"] if lora.get("lm_head") else [])
+    target = f".*({'|'.join(parts)})$"
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
                         target_modules=target, bias="none", modules_to_save=lora.get("modules_to_save") or None)
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft asks the deprecated is_gradient_checkpointing (transformers 5)
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
+def enable_checkpointing(model: Any) -> None:
+    """Activation (gradient) checkpointing on every decoder/vision block, non-reentrant (DDP- and LoRA-safe)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def param_groups(model: torch.nn.Module, lr_lm: float, lr_vision: float, weight_decay: float
@@ -243,4 +259,5 @@ def model_inputs(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 __all__ = ["ELEMENT", "OVERALL", "Collator", "Example", "ImageEncoder", "Scorer", "add_lora", "build_tiny_model",
-           "expectation_mse", "expected_value", "load_model", "model_inputs", "param_groups", "rope_positions"]
+           "enable_checkpointing", "expectation_mse", "expected_value", "load_model", "model_inputs", "param_groups",
+           "rope_positions"]

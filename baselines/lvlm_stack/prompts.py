@@ -52,7 +52,8 @@ def prefix_text() -> str:
 
 def context_text(item: AlignItem) -> str:
     """The structured context shared by both tasks: T2I model, prompt type, prompt."""
-    return f"T2I model: {item.model or 'unknown'}\nPrompt type: {item.prompt_type or 'unknown'}\nPrompt: {item.prompt}\n"
+    model, kind = item.model or "unknown", item.prompt_type or "unknown"
+    return f"T2I model: {model}\nPrompt type: {kind}\nPrompt: {item.prompt}\n"
 
 
 def suffix_text(item: AlignItem, element: str | None = None) -> str:

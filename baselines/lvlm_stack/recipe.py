@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,18 @@ from ntire_t2iqa.data import ChallengePaths, load_folds, make_folds
 from ntire_t2iqa.data.folds import fold_assignment
 
 from ..common.data import AlignItem, align_items
-from .folds import DONE, ImageEncoder, console, image_spec, load_adapter, load_base, make_accelerator, predict_items
-from .folds import prepare_base, train_fold
+from .folds import (
+    DONE,
+    ImageEncoder,
+    console,
+    image_spec,
+    load_adapter,
+    load_base,
+    make_accelerator,
+    predict_items,
+    prepare_base,
+    train_fold,
+)
 from .model import Collator, Scorer, add_lora
 from .stack import Preds, Stack, average, fit_stack
 
@@ -28,19 +40,36 @@ def _recipe_part(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"model": cfg["model"], "lora": cfg["lora"], "train": train}
 
 
+def train_fingerprint(data: Path) -> str:
+    """sha256 of the raw training annotations: a run folder belongs to one training set."""
+    return hashlib.sha256(ChallengePaths.locate(data).align_raw("train").read_bytes()).hexdigest()
+
+
 def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
-    """Write config.json and folds.json (prompt-grouped, k from the config) and the tiny base, once."""
+    """Write config.json, folds.json and (tiny config) the base, once.
+
+    folds.json is ``<data>/align/folds.json`` from ``ntire-t2iqa data folds`` when it exists with the
+    config's k, else made here by the same function (``make_folds``, k and seed from the config).
+    """
     run.mkdir(parents=True, exist_ok=True)
     saved = run / "config.json"
+    fingerprint = train_fingerprint(data)
     if saved.is_file():
         old = json.loads(saved.read_text())
         if _recipe_part(old) != _recipe_part(cfg) or old.get("_seed", seed) != seed:
             raise ValueError(f"{run} holds a run with another config or seed; resume it with the same "
                              "--config and --seed, or pass a new --out folder.")
-    saved.write_text(json.dumps({**cfg, "_seed": seed}, indent=1))
+        if old.get("_train_sha256", fingerprint) != fingerprint:
+            raise ValueError(f"{run} was trained on other training data; pass a new --out folder.")
+    saved.write_text(json.dumps({**cfg, "_seed": seed, "_train_sha256": fingerprint}, indent=1))
     if not (run / "folds.json").is_file():
         train_file = ChallengePaths.locate(data).align_raw("train")
-        make_folds(train_file, k=cfg["train"]["folds"], seed=cfg["train"].get("fold_seed", 0), out=run / "folds.json")
+        given = train_file.with_name("folds.json")  # written by `ntire-t2iqa data folds DATA --track align`
+        if given.is_file() and len(load_folds(given)["folds"]) == cfg["train"]["folds"]:
+            shutil.copyfile(given, run / "folds.json")
+        else:
+            make_folds(train_file, k=cfg["train"]["folds"], seed=cfg["train"].get("fold_seed", 0),
+                       out=run / "folds.json")
     prepare_base(run, cfg, align_items(data, "train"), seed)
 
 
@@ -120,7 +149,7 @@ def fold_predictions(data: Path, split: str, weights: Path, device: str = "cpu",
                                 "run `baseline train lvlm-stack` with the same --out to resume it.")
     acc = make_accelerator(cfg, device)
     items = align_items(data, split)
-    tokenizer, base = load_base(weights, cfg)
+    tokenizer, base = load_base(weights, cfg, acc.device)
     scorer = Scorer(add_lora(base, cfg["lora"]), tokenizer).to(acc.device)
     encoder = ImageEncoder(image_spec(cfg), cache=cfg["train"].get("cache_images", False))
     collator = Collator(tokenizer, cfg["model"]["merge_size"])

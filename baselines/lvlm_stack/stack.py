@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xgboost import XGBClassifier, XGBRegressor
+import xgboost as xgb
 
 from ntire_t2iqa import metrics
 
@@ -93,21 +93,63 @@ def align_scores(items: list[AlignItem], totals: np.ndarray, elements: np.ndarra
     return {"srcc": s, "plcc": p, "acc": a, "main": metrics.align_main(s, p, a)}
 
 
+class Booster:
+    """A fitted XGBoost model (native API, no scikit-learn): squared error or logistic."""
+
+    DEFAULTS = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
+                "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0}
+
+    def __init__(self, booster: xgb.Booster):
+        self.booster = booster
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, params: dict[str, Any], objective: str, seed: int) -> Booster:
+        """Train on (X, y); ``params`` uses the scikit-learn style names of :attr:`DEFAULTS`."""
+        p = {**cls.DEFAULTS, **params}
+        native = {"objective": objective, "max_depth": p["max_depth"], "eta": p["learning_rate"],
+                  "subsample": p["subsample"], "colsample_bytree": p["colsample_bytree"],
+                  "min_child_weight": p["min_child_weight"], "lambda": p["reg_lambda"], "seed": seed,
+                  "nthread": p.get("n_jobs", 1), "verbosity": 0}
+        return cls(xgb.train(native, xgb.DMatrix(X, label=y), num_boost_round=int(p["n_estimators"])))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions (regression value or probability of class 1)."""
+        return self.booster.predict(xgb.DMatrix(X)).astype(np.float64)
+
+    def save(self, path: Path) -> None:
+        """XGBoost's JSON model format."""
+        self.booster.save_model(str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> Booster:
+        """Read a JSON model written by :meth:`save`."""
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        return cls(booster)
+
+
+def _regressor(X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int) -> Booster:
+    return Booster.fit(X, y, params, "reg:squarederror", seed)
+
+
+def _classifier(X: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int) -> Booster:
+    return Booster.fit(X, y, params, "binary:logistic", seed)
+
+
 class Stack:
     """The fitted blend: regressor (always), element classifier (when chosen) and the schema."""
 
-    def __init__(self, schema: Schema, regressor: XGBRegressor, classifier: XGBClassifier | None,
-                 report: dict[str, Any]):
+    def __init__(self, schema: Schema, regressor: Booster, classifier: Booster | None, report: dict[str, Any]):
         self.schema, self.regressor, self.classifier, self.report = schema, regressor, classifier, report
 
     def predict(self, items: list[AlignItem], preds: Preds) -> tuple[np.ndarray, list[list[float]]]:
         """(total per item, element probabilities per item) for items with (averaged) fold predictions."""
         X = np.asarray([image_features(it, preds[it.img_path], self.schema) for it in items], dtype=np.float32)
-        totals = self.regressor.predict(X).astype(np.float64)
+        totals = self.regressor.predict(X)
         rows = [element_features(it, preds[it.img_path], self.schema) for it in items]
         if self.classifier is not None and any(rows):
             flat = np.asarray([r for rs in rows for r in rs], dtype=np.float32)
-            proba = self.classifier.predict_proba(flat)[:, 1].tolist()
+            proba = self.classifier.predict(flat).tolist()
             out, i = [], 0
             for rs in rows:
                 out.append(proba[i:i + len(rs)])
@@ -118,9 +160,9 @@ class Stack:
     def save(self, folder: Path) -> None:
         """XGBoost JSON models + stack.json (schema, choice, report)."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.regressor.save_model(str(folder / "regressor.json"))
+        self.regressor.save(folder / "regressor.json")
         if self.classifier is not None:
-            self.classifier.save_model(str(folder / "classifier.json"))
+            self.classifier.save(folder / "classifier.json")
         meta = {"schema": asdict(self.schema), "classifier": self.classifier is not None, "report": self.report}
         (folder / "stack.json").write_text(json.dumps(meta, indent=1))
 
@@ -128,23 +170,8 @@ class Stack:
     def load(cls, folder: Path) -> Stack:
         """Read a stack saved by :meth:`save`."""
         meta = json.loads((folder / "stack.json").read_text())
-        reg = XGBRegressor()
-        reg.load_model(str(folder / "regressor.json"))
-        clf = None
-        if meta["classifier"]:
-            clf = XGBClassifier()
-            clf.load_model(str(folder / "classifier.json"))
-        return cls(Schema(**meta["schema"]), reg, clf, meta["report"])
-
-
-def _regressor(params: dict[str, Any], seed: int) -> XGBRegressor:
-    return XGBRegressor(**{"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
-                           "colsample_bytree": 0.8, "n_jobs": 2, **params}, random_state=seed)
-
-
-def _classifier(params: dict[str, Any], seed: int) -> XGBClassifier:
-    return XGBClassifier(**{"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
-                            "colsample_bytree": 0.8, "n_jobs": 2, **params}, random_state=seed)
+        clf = Booster.load(folder / "classifier.json") if meta["classifier"] else None
+        return cls(Schema(**meta["schema"]), Booster.load(folder / "regressor.json"), clf, meta["report"])
 
 
 def fit_stack(items: list[AlignItem], oof: Preds, fold_of: dict[str, int], cfg: dict[str, Any], seed: int) -> Stack:
@@ -161,10 +188,10 @@ def fit_stack(items: list[AlignItem], oof: Preds, fold_of: dict[str, int], cfg: 
     nested_el = np.zeros(len(Xe))
     for g in np.unique(groups):
         tr, te = groups != g, groups == g
-        nested_total[te] = _regressor(cfg.get("regressor", {}), seed).fit(X[tr], y[tr]).predict(X[te])
+        nested_total[te] = _regressor(X[tr], y[tr], cfg.get("regressor", {}), seed).predict(X[te])
         tre, tee = ge != g, ge == g
         if len(np.unique(ye[tre])) > 1:
-            nested_el[tee] = _classifier(cfg.get("classifier", {}), seed).fit(Xe[tre], ye[tre]).predict_proba(Xe[tee])[:, 1]
+            nested_el[tee] = _classifier(Xe[tre], ye[tre], cfg.get("classifier", {}), seed).predict(Xe[tee])
         else:
             nested_el[tee] = float(ye[tre][0]) if tre.any() else 0.5
     raw_el = Xe[:, 0].astype(np.float64)
@@ -176,6 +203,6 @@ def fit_stack(items: list[AlignItem], oof: Preds, fold_of: dict[str, int], cfg: 
                                  > report["oof_blend_raw_elements"]["acc"] + cfg.get("classifier_margin", 0.0))
     use = use and len(np.unique(ye)) > 1
     report["element_source"] = "classifier" if use else "fold_mean"
-    regressor = _regressor(cfg.get("regressor", {}), seed).fit(X, y)
-    classifier = _classifier(cfg.get("classifier", {}), seed).fit(Xe, ye) if use else None
+    regressor = _regressor(X, y, cfg.get("regressor", {}), seed)
+    classifier = _classifier(Xe, ye, cfg.get("classifier", {}), seed) if use else None
     return Stack(schema, regressor, classifier, report)

@@ -1,0 +1,48 @@
+"""Entry point for multi-GPU training: ``accelerate launch -m baselines.lvlm_stack.train_fold ...``.
+
+Every process runs the same code (torchrun works too): ``--fold all`` (default) trains
+the folds not yet finished and fits the blend; ``--fold k`` trains one fold only (to spread
+folds over machines, each with its own GPUs, sharing the run folder). A fold resumes from
+its last checkpoint; a finished fold is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import CONFIGS
+from .folds import image_spec, make_accelerator, train_fold
+from .model import ImageEncoder
+from .recipe import prepare_run, train
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments and train."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="challenge folder")
+    ap.add_argument("--out", type=Path, required=True, help="run folder (resumed when it exists)")
+    ap.add_argument("--config", default="full", help="tiny, full or a JSON file")
+    ap.add_argument("--fold", default="all", help="'all' or a fold index")
+    ap.add_argument("--device", default="cuda", help="cuda (each process takes its local GPU) or cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", default=None, help="local Qwen2.5-VL directory (overrides model.path)")
+    args = ap.parse_args(argv)
+    path = Path(CONFIGS[args.config]) if args.config in CONFIGS else Path(args.config)
+    config = json.loads(path.read_text())
+    if args.weights:
+        config["model"]["path"] = args.weights
+    if args.fold == "all":
+        train(args.data, args.out, config, args.device, args.seed)
+        return
+    acc = make_accelerator(config, args.device)
+    if acc.is_main_process:
+        prepare_run(args.out, args.data, config, args.seed)
+    acc.wait_for_everyone()
+    encoder = ImageEncoder(image_spec(config), cache=config["train"].get("cache_images", False))
+    train_fold(args.out, args.data, config, int(args.fold), acc, args.seed, encoder)
+
+
+if __name__ == "__main__":
+    main()
