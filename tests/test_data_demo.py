@@ -23,6 +23,7 @@ def test_run_demo_scores_every_trivial_submission_and_plugin(tmp_path, monkeypat
                                                           out_dir / "plugin.zip", noise=0.0))]
 
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     demo_module.register_submitter(plugin)
     run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     rows, timings = run.rows, run.timings
@@ -42,6 +43,7 @@ def test_run_demo_scores_every_trivial_submission_and_plugin(tmp_path, monkeypat
 def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     runner = CliRunner()
     start = time.perf_counter()
     result = runner.invoke(main, ["demo", "--quiet"])
@@ -73,6 +75,7 @@ def test_a_plugin_whose_dependency_is_missing_is_skipped_with_a_note(tmp_path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(demo_module, "PLUGIN_MODULES", ["fakeplugin.demo", "fakeplugin.absent", "fakeplugin.other"])
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     assert len(run.rows) == 6
     assert run.notes == ["fakeplugin.demo skipped: it needs 'torch_that_is_not_installed', which is not installed "
