@@ -66,8 +66,11 @@ def _aligned_span(lo: int, hi: int, n: int, margin: int = 2) -> tuple[int, int, 
 
 def nonzero_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """``(x, y, w, h)`` of the nonzero pixels (``w == 0`` when there are none)."""
-    m = mask if mask.dtype == np.uint8 else (mask != 0).view(np.uint8)
-    return cv2.boundingRect(np.ascontiguousarray(m))
+    if mask.dtype == bool:
+        m = np.ascontiguousarray(mask).view(np.uint8)  # zero-copy when already contiguous
+    else:
+        m = np.ascontiguousarray(mask if mask.dtype == np.uint8 else (mask != 0).view(np.uint8))
+    return cv2.boundingRect(m)
 
 
 def prediction_crop(pred_area: np.ndarray) -> tuple[np.ndarray, int, int] | None:
