@@ -20,20 +20,24 @@ TRACK = "structure"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS: dict[str, Path] = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
+# Importing a submodule binds its name on this package (``baselines.rahf.train`` would become the
+# module); the functions below are defined after these imports, so the names end up as functions.
+# Reach the modules through ``sys.modules["baselines.rahf.train"]`` / ``importlib.import_module``.
+from .predict import predict as _predict  # noqa: E402
+from .predict import timed_predict as _timed_predict  # noqa: E402
+from .train import load_run_state as _load_run_state  # noqa: E402
+from .train import train as _train  # noqa: E402
+
 
 def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0,
           progress: bool = True) -> Path:
     """Train (or resume) into the run folder ``out``; return it."""
-    from .train import train as _train
-
     return _train(Path(data), Path(out), config, device, seed, progress=progress)
 
 
 def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
             progress: bool = True) -> dict[str, Any]:
     """``{image_name: {"score": float, "pred_area": (512, 512) uint8 0/1}}`` for every image of ``split``."""
-    from .predict import predict as _predict
-
     return _predict(Path(data), split, Path(weights), device, batch_size, progress=progress)
 
 
@@ -41,15 +45,13 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path, prog
     """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated submission."""
     import json
 
-    from ..common.runtime import load_state
     from ..common.submission import write_submission
     from ..registry import get
-    from .predict import timed_predict
 
-    state = load_state(Path(cache_dir))
+    state = _load_run_state(Path(cache_dir))
     if state is None or not state.get("extra", {}).get("finished"):
         train(Path(data), Path(cache_dir), json.loads(CONFIGS["tiny"].read_text()), "cpu", 0, progress=progress)
-    preds, seconds = timed_predict(Path(data), split, Path(cache_dir), "cpu")
+    preds, seconds = _timed_predict(Path(data), split, Path(cache_dir), "cpu", progress=progress)
     write_submission(get("rahf"), preds, out_zip, seconds, False, data, split)
     return Path(out_zip)
 

@@ -14,6 +14,7 @@ Layout (the official EM-RAHF model, ``DYEvaLab/EvalMuse-Structure`` ``model/mode
 * ``heatmap_head``: the image tokens (CLS dropped) as a ``grid x grid`` map -> two 3x3 convs ->
   4 upsampling stages (3x3 transposed conv, stride 2, then two 3x3 convs; each conv followed by
   LayerNorm over ``[C, H, W]`` and ReLU) -> a 3x3 conv and a sigmoid, at ``16 * grid`` pixels.
+  ``heatmap.prior`` (tiny only) starts that conv's bias at ``logit(prior)`` rather than 0.
   When that is not ``heatmap_size`` (512), :meth:`RAHF.full_heatmap` resizes it bilinearly.
 * ``score_head``: 2x2 convs (``score.stride``; 1 in the official model) with LayerNorm and
   ReLU, flattened, an MLP with ReLU and a sigmoid: the normalised MOS ``(mos - 1) / 4``.
@@ -21,6 +22,7 @@ Layout (the official EM-RAHF model, ``DYEvaLab/EvalMuse-Structure`` ``model/mode
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -60,7 +62,8 @@ def text_config(config: dict[str, Any]) -> AltCLIPTextConfig:
     t = config["text"]
     return AltCLIPTextConfig(vocab_size=int(t["vocab_size"]), hidden_size=int(config["width"]),
                              max_position_embeddings=int(t["max_position_embeddings"]),
-                             type_vocab_size=int(t.get("type_vocab_size", 1)), pad_token_id=int(t.get("pad_token_id", 1)),
+                             type_vocab_size=int(t.get("type_vocab_size", 1)),
+                             pad_token_id=int(t.get("pad_token_id", 1)),
                              layer_norm_eps=float(t.get("layer_norm_eps", 1e-5)),
                              hidden_dropout_prob=float(t.get("hidden_dropout_prob", 0.1)))
 
@@ -136,7 +139,7 @@ def _conv_norm_relu(cin: int, cout: int, size: int, transposed: bool = False) ->
 class HeatmapHead(nn.Module):
     """Two convs, 4 upsampling stages (transposed conv + two convs, LayerNorm, ReLU), a conv and a sigmoid."""
 
-    def __init__(self, stem: list[int], stages: list[int], grid: int):
+    def __init__(self, stem: list[int], stages: list[int], grid: int, prior: float | None = None):
         super().__init__()
         if len(stem) != 3 or len(stages) != UPSAMPLING_STAGES + 1 or stem[2] != stages[0]:
             raise ValueError(f"heatmap stem must be [in, mid, out] and stages [out, s1..s4]; got {stem}, {stages}")
@@ -148,6 +151,8 @@ class HeatmapHead(nn.Module):
             self.stages.append(nn.Sequential(*_conv_norm_relu(stages[i], c, size, transposed=True),
                                              *_conv_norm_relu(c, c, size), *_conv_norm_relu(c, c, size)))
         self.out = nn.Conv2d(stages[-1], 1, 3, padding=1)
+        if prior is not None:  # start near the artefact pixels' base rate instead of 0.5 (``heatmap.prior``)
+            nn.init.constant_(self.out.bias, math.log(prior / (1 - prior)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, g, g) -> (B, 1, 16g, 16g)`` in 0..1."""
@@ -198,7 +203,9 @@ class RAHF(nn.Module):
         heat = config["heatmap"]
         if int(heat["stem"][0]) != width or int(config["score"]["channels"][0]) != width:
             raise ValueError(f"heatmap.stem[0] and score.channels[0] must equal width {width}")
-        self.heatmap_head = HeatmapHead([int(c) for c in heat["stem"]], [int(c) for c in heat["stages"]], self.grid)
+        prior = heat.get("prior")
+        self.heatmap_head = HeatmapHead([int(c) for c in heat["stem"]], [int(c) for c in heat["stages"]], self.grid,
+                                        None if prior is None else float(prior))
         self.heatmap_head.to(memory_format=torch.channels_last)  # faster convolutions (CPU and GPU)
         score = config["score"]
         self.score_head = ScoreHead([int(c) for c in score["channels"]], [int(c) for c in score["mlp"]], self.grid,
@@ -218,7 +225,7 @@ class RAHF(nn.Module):
             p.requires_grad_(False)
 
     def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 3, S, S)`` normalised pixels and ``(B, L)`` token ids -> heatmap ``(B, 1, 16g, 16g)``, score ``(B,)``."""
+        """Pixels ``(B, 3, S, S)`` (normalised) and ids ``(B, L)`` -> heatmap ``(B, 1, 16g, 16g)``, score ``(B,)``."""
         image = self.vision(pixel_values=pixel_values).last_hidden_state
         text = self.text_embeddings(input_ids=input_ids)
         x = self.fusion(torch.cat([image, text.to(image.dtype)], dim=1))

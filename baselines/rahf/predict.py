@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from ..common.data import structure_items
 from ..common.runtime import CONFIG, WEIGHTS, autocast, evaluation, load_state_dict, resolve_device, weights_file
 from .convert import load_weights
-from .inputs import StructureSet, normalise
+from .inputs import StructureSet, cpu_threads, normalise
 from .model import RAHF, build_model
 from .tokenizer import PromptTokenizer, load_tokenizer
 
@@ -70,7 +70,7 @@ def predict_items(model: RAHF, tokenizer: PromptTokenizer, config: dict[str, Any
     workers = min(4, int(config.get("train", {}).get("num_workers", 0))) if dev.type == "cuda" else 0
     loader = DataLoader(dataset, batch_size=bs, shuffle=False, num_workers=workers)
     out: dict[str, Any] = {}
-    with evaluation(model):
+    with evaluation(model), cpu_threads(config.get("train", {}).get("cpu_threads"), dev):
         for images, _, _, index in progress_iter(loader, len(loader), "rahf inference", progress):
             ids = tokenizer([items[i].prompt for i in index.tolist()]).to(dev)
             with autocast(dev):
@@ -89,11 +89,11 @@ def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_si
     return predict_items(model, tokenizer, config, structure_items(data, split), device, batch_size, progress)
 
 
-def timed_predict(data: Path, split: str, weights: Path, device: str = "cpu",
-                  batch_size: int | None = None) -> tuple[dict[str, Any], float]:
+def timed_predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
+                  progress: bool = True) -> tuple[dict[str, Any], float]:
     """Predictions and seconds per image (model loading included, as the CLI measures)."""
     t0 = time.perf_counter()
-    preds = predict(data, split, weights, device, batch_size)
+    preds = predict(data, split, weights, device, batch_size, progress)
     return preds, (time.perf_counter() - t0) / max(1, len(preds))
 
 

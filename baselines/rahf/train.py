@@ -1,7 +1,8 @@
 """Train RAHF: MSE on the heatmap plus MSE on the normalised score, AdamW, cosine schedule.
 
 As the official EM-RAHF recipe (``run_train.sh``: lr 2e-5, 2000 steps, cosine to 0, encoders
-frozen for the first half): the loss is ``MSE(heatmap, target) + MSE(score, (mos - 1) / 4)``;
+frozen for the first half): the loss is ``MSE(heatmap, target) + w * MSE(score, (mos - 1) / 4)``
+(``score_loss_weight`` w: 1 as the official; the tiny config raises it);
 AdamW over all parameters; the vision tower and text embeddings are frozen until
 ``freeze_fraction`` of the optimiser steps are done. Gradients are accumulated over
 ``accumulate`` batches. The official run switches to batch 1 x 32 accumulation after
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
@@ -28,9 +30,9 @@ from torch.utils.data import DataLoader
 
 from ..common.data import structure_items
 from ..common.runtime import (
+    STATE,
     autocast,
     cosine_with_warmup,
-    load_state,
     load_state_dict,
     read_config,
     resolve_device,
@@ -38,26 +40,41 @@ from ..common.runtime import (
     seed_everything,
 )
 from .convert import load_altclip_encoders, load_weights
-from .inputs import StructureSet, augment, normalise
+from .inputs import StructureSet, augment, cpu_threads, normalise, reuse_freed_memory
 from .model import RAHF, build_model, native_heatmap_size
 from .tokenizer import PromptTokenizer, WordTokenizer, altclip_folder, load_tokenizer
 
 #: Config keys a resumed run may change (the rest must match the run folder's config.json).
-RESUMABLE_CHANGES = {"epochs", "total_steps", "num_workers"}
+RESUMABLE_CHANGES = {"epochs", "total_steps", "num_workers", "cpu_threads"}
 console = Console(stderr=True)
+
+
+#: What ``save_checkpoint`` pickles besides tensors: the numpy RNG key array. Allowing these
+#: rebuilds plain arrays only; nothing else in ``state.pt`` can run code (``weights_only=True``).
+_NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def load_run_state(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's ``state.pt`` (``None`` when absent), loaded with ``weights_only=True`` plus numpy arrays."""
+    path = Path(run_dir) / STATE
+    if not path.is_file():
+        return None
+    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(json.dumps(config))
     for key in RESUMABLE_CHANGES:
         c.get("train", {}).pop(key, None)
-    c.get("text", {}).pop("vocab_size", None)
+    for key in ("vocab_size", "max_position_embeddings"):  # filled in from the tokenizer
+        c.get("text", {}).pop(key, None)
     return c
 
 
 def resolve_config(out: Path, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The config to train with (a resumed run keeps its own) and the saved state, if any."""
-    state = load_state(out)
+    state = load_run_state(out)
     if state is None:
         return json.loads(json.dumps(config)), None
     saved = read_config(out)
@@ -130,6 +147,14 @@ def _init_model(config: dict[str, Any], out: Path, resumed: bool) -> RAHF:
 def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int, progress: bool = True) -> Path:
     """Train (or resume) a RAHF run in ``out``; return the run folder."""
     dev = resolve_device(device)
+    with cpu_threads(config.get("train", {}).get("cpu_threads"), dev) as threads, \
+            reuse_freed_memory(dev.type == "cpu"):
+        if dev.type == "cpu":
+            console.print(f"rahf: {threads} CPU thread(s)")
+        return _train(data, out, config, dev, seed, progress)
+
+
+def _train(data: Path, out: Path, config: dict[str, Any], dev: torch.device, seed: int, progress: bool) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config, state = resolve_config(out, config)
@@ -162,6 +187,7 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int,
                   f"{epochs} epochs x {per_epoch} steps, encoders frozen until step {unfreeze_step}")
     accumulate = int(tcfg.get("accumulate", 1))
     weighted = bool(tcfg.get("weighted_heatmap_loss", False))
+    score_weight = float(tcfg.get("score_loss_weight", 1.0))
     clip = float(tcfg.get("grad_clip", 0.0))
     workers = int(tcfg.get("num_workers", 0))
     model.train()
@@ -184,7 +210,7 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int,
                     heat, score = model(normalise(images), ids[index].to(dev))
                 loss_h = heatmap_loss(heat.float().squeeze(1), targets, weighted)
                 loss_s = F.mse_loss(score.float(), scores.to(dev).float())
-                ((loss_h + loss_s) / accumulate).backward()
+                ((loss_h + score_weight * loss_s) / accumulate).backward()
                 sums["heatmap"] += loss_h.item()
                 sums["score"] += loss_s.item()
                 if (b + 1) % accumulate == 0 or b + 1 == n_batches:
