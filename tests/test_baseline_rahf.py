@@ -287,3 +287,14 @@ def test_altclip_tokenizer_pads_prefixed_prompts_from_a_local_folder(tmp_path: P
     assert ids.shape == (2, 8)
     assert ids[0].tolist() == [4, 5, 6, 7, 1, 1, 1, 1]  # "human artifact a cat", then <pad>
     assert ids[1, :2].tolist() == [4, 5] and 3 in ids[1].tolist()  # truncated to 8; "dog" is unknown
+
+
+def test_shared_checkpoint_state_loads_with_weights_only(tmp_path) -> None:
+    """The framework's save_checkpoint writes only what torch.load(weights_only=True) accepts."""
+    torch = pytest.importorskip("torch")
+    from baselines.common.runtime import load_state, save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    save_checkpoint(tmp_path, model, {"name": "x"}, 4, torch.optim.AdamW(model.parameters()))
+    state = load_state(tmp_path)
+    assert state["epoch"] == 4 and state["numpy_rng"].shape == (624,)
