@@ -58,13 +58,17 @@ def _read(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(path), f"cannot be read ({exc}).", "Pass a challenge folder (data synth).") from exc
+        raise ReferenceDataError(str(path), f"cannot be read ({exc}).",
+                                 "Pass a challenge folder (data synth).") from exc
 
 
 def align_items(data: str | Path, split: str) -> list[AlignItem]:
     """Track 1 items: ``train`` with averaged targets, ``val``/``test`` from the public inputs."""
     paths = ChallengePaths.locate(data)
-    records = build_align_reference(paths.align_raw("train")) if split == "train" else _read(paths.align_inputs(split))
+    if split == "train":
+        records = build_align_reference(paths.align_raw("train"))
+    else:
+        records = _read(paths.align_inputs(split))
     out = []
     for rec in records:
         img = rec["img_path"]

@@ -69,7 +69,8 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, config: dict[str, Any
     os.replace(_atomic(run_dir / WEIGHTS), run_dir / WEIGHTS)
     (_atomic(run_dir / CONFIG)).write_text(json.dumps(config, indent=2))
     os.replace(_atomic(run_dir / CONFIG), run_dir / CONFIG)
-    state = {"epoch": epoch, "torch_rng": torch.get_rng_state(), "numpy_rng": torch.from_numpy(np.random.get_state()[1].copy()),
+    numpy_rng = torch.from_numpy(np.random.get_state()[1].copy())  # a tensor, so weights_only loading accepts it
+    state = {"epoch": epoch, "torch_rng": torch.get_rng_state(), "numpy_rng": numpy_rng,
              "python_rng": repr(random.getstate()), "extra": extra or {}}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
