@@ -135,7 +135,8 @@ def from_lavis(state: dict[str, torch.Tensor], strict: bool = True) -> dict[str,
     for layer, qv in biases.items():
         if set(qv) != {"q", "v"}:
             raise ValueError(f"visual_encoder.blocks.{layer}.attn has only a {''.join(qv)}_bias; both q and v needed")
-        out[f"{_VM}encoder.layers.{layer}.self_attn.qkv.bias"] = torch.cat([qv["q"], torch.zeros_like(qv["q"]), qv["v"]])
+        qkv_bias = torch.cat([qv["q"], torch.zeros_like(qv["q"]), qv["v"]])
+        out[f"{_VM}encoder.layers.{layer}.self_attn.qkv.bias"] = qkv_bias
     if unknown and strict:
         raise ValueError(f"{len(unknown)} LAVIS names have no mapping (first: {unknown[:5]}); "
                          "see the table in baselines/fga_blip2/convert.py")
@@ -159,6 +160,14 @@ def to_lavis(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             raise ValueError(f"{name} has no LAVIS name")
         out[new] = tensor
     return out
+
+
+def lavis_name(name: str) -> str | None:
+    """The LAVIS name of one of this model's tensors (``qkv.bias`` -> its ``q_bias``; ``v_bias`` goes with it)."""
+    m = _QKV_BIAS.match(name)
+    if m:
+        return f"{_VE}blocks.{m.group(1)}.attn.q_bias"
+    return _rename(name, _BACKWARD)
 
 
 def with_eva_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -146,12 +146,23 @@ class FGABlip2(nn.Module):
 
 
 def fga_loss(out: FGAOutput, total: torch.Tensor, token_target: torch.Tensor, element_mask: torch.Tensor,
-             attention_mask: torch.Tensor, token_weight: float = 0.1, mask_weight: float = 0.1
-             ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``|overall - total| + token_weight * token L1 (element tokens) + mask_weight * mask L1 (real tokens)``."""
+             attention_mask: torch.Tensor, token_weight: float = 0.1, mask_weight: float = 0.1,
+             token_loss: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+    """``|overall - total| + token_weight * token L1 (element tokens) + mask_weight * mask L1 (real tokens)``.
+
+    ``token_loss="bce"`` swaps the token L1 for binary cross-entropy against the soft targets (an option
+    of the tiny config: L1 pushes probabilities to 0/1, where the softmax gradient vanishes).
+    """
     loss_total = (out.overall - total).abs().mean()
     em = element_mask.float()
-    loss_token = ((out.token_scores - token_target).abs() * em).sum() / em.sum().clamp(min=1)
+    if token_loss == "bce":
+        per_token = torch.nn.functional.binary_cross_entropy(out.token_scores.clamp(1e-6, 1 - 1e-6),
+                                                             token_target, reduction="none")
+    elif token_loss == "l1":
+        per_token = (out.token_scores - token_target).abs()
+    else:
+        raise ValueError(f"token_loss must be 'l1' or 'bce', not {token_loss!r}")
+    loss_token = (per_token * em).sum() / em.sum().clamp(min=1)
     loss = loss_total + token_weight * loss_token
     parts = {"total": float(loss_total.detach()), "token": float(loss_token.detach())}
     if out.mask is not None:

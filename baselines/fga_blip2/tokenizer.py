@@ -48,10 +48,19 @@ def build_tokenizer(items: list[AlignItem], out_dir: Path) -> BertTokenizerFast:
     """A WordPiece tokenizer from the training prompts and element texts, saved under ``out_dir``."""
     texts = [it.prompt for it in items] + [split_element(k)[0] for it in items for k in it.elements]
     out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_file = out_dir / "vocab.txt"
-    vocab_file.write_text("\n".join(build_vocab(texts)) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    vocab = build_vocab(texts)
+    # transformers 5 takes ``vocab`` (a dict or a path); an unknown ``vocab_file`` would be ignored silently
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(str(out_dir))
+    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return _checked(tok, out_dir)
+
+
+def _checked(tok: BertTokenizerFast, source: Path) -> BertTokenizerFast:
+    """Refuse a tokenizer that lost its vocabulary (every word would become [UNK])."""
+    if len(tok) <= len(SPECIALS) or tok.convert_tokens_to_ids("a") == tok.unk_token_id:
+        raise ValueError(f"the tokenizer from {source} has {len(tok)} tokens and no plain words; "
+                         "its vocabulary did not load")
     return tok
 
 
@@ -61,7 +70,7 @@ def load_tokenizer(path: str | Path, add_dec: bool = False) -> BertTokenizerFast
     if not (folder / "vocab.txt").is_file() and not (folder / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{folder} holds no tokenizer (vocab.txt or tokenizer.json); for the full config "
                                 "put bert-base-uncased's files there (vocab.txt, tokenizer_config.json)")
-    tok = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+    tok = _checked(BertTokenizerFast.from_pretrained(str(folder), local_files_only=True), folder)
     if add_dec and "[DEC]" not in tok.get_vocab():
         tok.add_special_tokens({"bos_token": "[DEC]"})
     return tok

@@ -18,8 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader
 
 from baselines.common.data import align_items
-from baselines.common.runtime import (CONFIG, WEIGHTS, autocast, cosine_with_warmup, load_state, resolve_device,
-                                      save_checkpoint, seed_everything)
+from baselines.common.runtime import (
+    CONFIG,
+    WEIGHTS,
+    autocast,
+    cosine_with_warmup,
+    load_state,
+    resolve_device,
+    save_checkpoint,
+    seed_everything,
+)
 
 from .convert import load_weights
 from .dataset import AlignDataset, normalise
@@ -92,7 +100,8 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int)
         _check_resume(out, config)
     epochs = int(config["epochs"])
     start_epoch = state["epoch"] + 1 if state is not None else 1
-    history: list[dict[str, Any]] = json.loads((out / HISTORY).read_text()) if state and (out / HISTORY).is_file() else []
+    # the state file is the record (written atomically with the weights); history.json is a readable copy
+    history: list[dict[str, Any]] = list(state.get("extra", {}).get("history", [])) if state is not None else []
     if start_epoch > epochs:
         return out
     model = _init_model(config, out, state is not None).to(dev)
@@ -110,6 +119,7 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int)
         torch.set_rng_state(state["torch_rng"])
     weights = (float(config.get("token_loss_weight", 0.1)), float(config.get("mask_loss_weight", 0.1)))
     clip = config.get("grad_clip")
+    token_loss = str(config.get("token_loss", "l1"))
     workers = int(config.get("num_workers", 0))
     model.train()
     with _progress(show) as bar:
@@ -125,7 +135,7 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int)
                 with autocast(dev):
                     output = model(pixels, ids, att, with_mask=weights[1] > 0)
                 loss, parts = fga_loss(output, batch["total"].to(dev), batch["token_target"].to(dev),
-                                       batch["element_mask"].to(dev), att, *weights)
+                                       batch["element_mask"].to(dev), att, *weights, token_loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if clip:
@@ -137,7 +147,7 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int)
             history.append({"epoch": epoch, "loss": sum(losses) / max(1, len(losses)), "step_losses": losses,
                             "seconds": round(time.perf_counter() - t0, 2), "lr": scheduler.get_last_lr()[0]})
             save_checkpoint(out, model, config, epoch, optimizer, scheduler,
-                            extra={"seed": seed, "finished": epoch == epochs})
+                            extra={"seed": seed, "finished": epoch == epochs, "history": history})
             (out / HISTORY).write_text(json.dumps(history))
     return out
 
