@@ -7,6 +7,7 @@ official LAVIS checkpoint through :mod:`.convert`).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -20,8 +21,6 @@ CONFIGS: dict[str, Path] = {"tiny": _HERE / "configs" / "tiny.json", "full": _HE
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
     """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated zip."""
-    import json
-
     from baselines import registry
     from baselines.common.submission import write_submission
 

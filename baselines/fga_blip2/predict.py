@@ -13,7 +13,6 @@ from baselines.common.data import align_items
 from baselines.common.runtime import autocast, evaluation, read_config, resolve_device
 from ntire_t2iqa.data.progress import progress_iter
 
-from .convert import load_weights
 from .dataset import AlignDataset, normalise
 from .model import FGABlip2, build_model
 from .tokenizer import element_scores, tokenizer_for_run
@@ -21,6 +20,8 @@ from .tokenizer import element_scores, tokenizer_for_run
 
 def load_run(weights: Path, device: torch.device) -> tuple[FGABlip2, Any, dict[str, Any]]:
     """(model in eval mode on ``device``, tokenizer, config) of a run folder or a weights file beside its config."""
+    from .convert import load_weights  # imported here: `python -m baselines.fga_blip2.convert` stays clean
+
     weights = Path(weights)
     run_dir = weights if weights.is_dir() else weights.parent
     if not (run_dir / "config.json").is_file():

@@ -29,14 +29,13 @@ from baselines.common.runtime import (
     seed_everything,
 )
 
-from .convert import load_weights
 from .dataset import AlignDataset, normalise
 from .model import FGABlip2, build_model, fga_loss
 from .tokenizer import tokenizer_for_run
 
 HISTORY = "history.json"
 #: Keys that may differ between the run folder's config and a resumed call (everything else must match).
-_RESUMABLE = {"epochs", "num_workers", "progress"}
+_RESUMABLE = {"epochs", "num_workers", "progress", "eval_batch_size", "_comment"}
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -68,6 +67,9 @@ def _resolved_config(config: dict[str, Any], vocab_size: int) -> dict[str, Any]:
 
 
 def _init_model(config: dict[str, Any], run_dir: Path, resuming: bool) -> FGABlip2:
+    """The model to train: resumed from the run folder, else from ``pretrained`` (LAVIS names welcome)."""
+    from .convert import load_weights  # imported here: `python -m baselines.fga_blip2.convert` stays clean
+
     model = build_model(config)
     if resuming:
         load_weights(model, run_dir / WEIGHTS, strict=True)
@@ -89,6 +91,7 @@ def _progress(enabled: bool) -> Progress:
 
 def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int) -> Path:
     """Train (or resume) into ``out``; returns the run folder (weights, config, state, tokenizer, history)."""
+
     seed_everything(seed)
     dev = resolve_device(device)
     out = Path(out)
