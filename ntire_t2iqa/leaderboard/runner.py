@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from .. import tracks
 from ..errors import SubmissionError
 from ..scoring import score
+from .collect import sha256_file
 from .store import Entry, Scope, Store, pack_details
 
 # Per-worker state: the reference is loaded once per process.
@@ -20,11 +20,7 @@ _WORKER: dict[str, Any] = {}
 
 def reference_fingerprint(reference: Path, track: str) -> str:
     """sha256 of the reference file that ``track`` loads from ``reference`` (a file or a folder)."""
-    digest = hashlib.sha256()
-    with open(tracks.get(track).reference_file(reference), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(tracks.get(track).reference_file(reference))
 
 
 def _init_worker(reference: str, track: str, plcc_fit: str) -> None:
