@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..svgplot import PALETTE, Plot, padded_range
+from ..svgplot import escape as _e
 from .export import LABELS, TRACK_TITLES, _cells, _columns
 from .ranking import COMPONENTS, Leaderboard
 
-PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099")
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; }
@@ -24,55 +24,6 @@ svg text { font-size: 11px; fill: #333; }
 """
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1
-    return list(np.linspace(lo, hi, n))
-
-
-class _Plot:
-    """A tiny SVG canvas with data-to-pixel mapping and axes."""
-
-    def __init__(self, width: int, height: int, xlim: tuple[float, float], ylim: tuple[float, float],
-                 kind: str, title: str):
-        self.w, self.h, self.kind, self.title = width, height, kind, title
-        self.m = (40, 12, 36, 48)  # top, right, bottom, left
-        self.xlim, self.ylim = xlim, ylim
-        self.parts: list[str] = []
-
-    def x(self, v: float) -> float:
-        lo, hi = self.xlim
-        return self.m[3] + (v - lo) / ((hi - lo) or 1) * (self.w - self.m[1] - self.m[3])
-
-    def y(self, v: float) -> float:
-        lo, hi = self.ylim
-        return self.h - self.m[2] - (v - lo) / ((hi - lo) or 1) * (self.h - self.m[0] - self.m[2])
-
-    def axes(self, xlabel: str, ylabel: str, xticks: bool = True) -> None:
-        x0, y0 = self.m[3], self.h - self.m[2]
-        self.parts.append(f'<line x1="{x0}" y1="{y0}" x2="{self.w - self.m[1]}" y2="{y0}" stroke="#333"/>')
-        self.parts.append(f'<line x1="{x0}" y1="{self.m[0]}" x2="{x0}" y2="{y0}" stroke="#333"/>')
-        for t in _axis_ticks(*self.ylim):
-            self.parts.append(f'<text x="{x0 - 4}" y="{self.y(t) + 4:.1f}" text-anchor="end">{t:.2f}</text>')
-        if xticks:
-            for t in _axis_ticks(*self.xlim):
-                self.parts.append(f'<text x="{self.x(t):.1f}" y="{y0 + 14}" text-anchor="middle">{t:.2f}</text>')
-        self.parts.append(f'<text x="{(x0 + self.w - self.m[1]) / 2:.0f}" y="{self.h - 4}" '
-                          f'text-anchor="middle">{_e(xlabel)}</text>')
-        self.parts.append(f'<text x="12" y="{(self.m[0] + y0) / 2:.0f}" text-anchor="middle" '
-                          f'transform="rotate(-90 12 {(self.m[0] + y0) / 2:.0f})">{_e(ylabel)}</text>')
-        self.parts.append(f'<text x="{self.w / 2:.0f}" y="16" text-anchor="middle" '
-                          f'style="font-size:13px;font-weight:600">{_e(self.title)}</text>')
-
-    def svg(self) -> str:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" data-plot="{self.kind}" width="{self.w}" '
-                f'height="{self.h}" viewBox="0 0 {self.w} {self.h}">' + "".join(self.parts) + "</svg>")
-
-
 def histogram_svg(values: Sequence[float], title: str = "Main score of every valid submission") -> str:
     """Histogram of main scores."""
     vals = np.asarray(values, dtype=float)
@@ -80,7 +31,7 @@ def histogram_svg(values: Sequence[float], title: str = "Main score of every val
     if hi - lo < 1e-9:
         lo, hi = lo - 0.05, hi + 0.05
     counts, edges = np.histogram(vals, bins=min(20, max(5, vals.size // 3 or 5)), range=(lo, hi))
-    plot = _Plot(460, 280, (lo, hi), (0, max(1, int(counts.max()) if counts.size else 1)), "histogram", title)
+    plot = Plot(460, 280, (lo, hi), (0, max(1, int(counts.max()) if counts.size else 1)), "histogram", title)
     for c, a, b in zip(counts, edges[:-1], edges[1:]):
         if c:
             plot.parts.append(f'<rect class="bar" x="{plot.x(a):.1f}" y="{plot.y(c):.1f}" '
@@ -97,7 +48,7 @@ def components_svg(board: Leaderboard) -> str:
     values = [[r.main_score, *(r.components[k] for k in COMPONENTS[board.track])] for r in rows]
     lo = min(0.0, min((min(v) for v in values), default=0.0))
     width = max(460, 60 + len(rows) * (len(keys) * 12 + 16))
-    plot = _Plot(width, 300, (0, max(len(rows), 1)), (lo, 1.0), "components", "Main score and components per team")
+    plot = Plot(width, 300, (0, max(len(rows), 1)), (lo, 1.0), "components", "Main score and components per team")
     slot = (plot.x(1) - plot.x(0)) if rows else 1
     bar = max(2.0, (slot - 10) / len(keys))
     for i, (row, vals) in enumerate(zip(rows, values)):
@@ -109,10 +60,7 @@ def components_svg(board: Leaderboard) -> str:
                               f'<title>{_e(row.display_team)} {keys[j]}: {v:.4f}</title></rect>')
         plot.parts.append(f'<text x="{plot.x(i + 0.5):.1f}" y="{plot.h - plot.m[2] + 14}" text-anchor="middle">'
                           f'{_e(row.display_team[:14])}</text>')
-    for j, k in enumerate(keys):
-        plot.parts.append(f'<rect x="{plot.m[3] + 10 + j * 90}" y="24" width="10" height="10" '
-                          f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{plot.m[3] + 24 + j * 90}" y="33">'
-                          f'{_e(LABELS.get(k, "Main"))}</text>')
+    plot.legend([(LABELS.get(k, "Main"), PALETTE[j % len(PALETTE)]) for j, k in enumerate(keys)], step=90)
     plot.axes("team", "score", xticks=False)
     return plot.svg()
 
@@ -123,12 +71,9 @@ def scatter_svg(pred: np.ndarray, gt: np.ndarray, team: str, max_points: int = 3
     if pred.size > max_points:
         keep = np.random.default_rng(0).choice(pred.size, max_points, replace=False)
         pred, gt = pred[keep], gt[keep]
-    pad = lambda a: (float(a.min()), float(a.max()) + (1e-9 if a.max() == a.min() else 0.0))  # noqa: E731
-    plot = _Plot(460, 320, pad(gt) if gt.size else (0, 1), pad(pred) if pred.size else (0, 1), "scatter",
+    plot = Plot(460, 320, padded_range(gt), padded_range(pred), "scatter",
                  f"Predicted vs reference score: {team}")
-    for p, g in zip(pred, gt):
-        plot.parts.append(f'<circle class="point" cx="{plot.x(g):.1f}" cy="{plot.y(p):.1f}" r="2" '
-                          f'fill="{PALETTE[0]}" fill-opacity="0.5"/>')
+    plot.points(gt, pred, PALETTE[0])
     plot.axes("reference score", "predicted score")
     return plot.svg()
 
