@@ -95,6 +95,7 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
 
 
 from .cli_baseline import baseline as _baseline_group  # noqa: E402
+from .cli_explain import explain_command  # noqa: E402
 from .cli_rank import (  # noqa: E402
     codabench_bundle_command,
     codalab_score_command,
@@ -102,7 +103,7 @@ from .cli_rank import (  # noqa: E402
     rank_command,
 )
 
-for _command in (rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command,
+for _command in (explain_command, rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command,
                  _baseline_group):
     main.add_command(_command)
 

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,21 @@ def score(submission: PathLike, reference: Any, track: str, plcc_fit: str = "off
     every problem when the submission is invalid, and
     :class:`~ntire_t2iqa.errors.ReferenceDataError` when the reference is unreadable.
     """
+    return evaluate(submission, reference, track, plcc_fit, limits).result
+
+
+@dataclass
+class Evaluation:
+    """A score together with what it was computed from: the checked records and the loaded reference."""
+
+    result: Result
+    records: Any
+    reference: Any
+
+
+def evaluate(submission: PathLike, reference: Any, track: str, plcc_fit: str = "official",
+             limits: Limits | None = None) -> Evaluation:
+    """:func:`score`, also returning the submission's records and the reference (for diagnostics)."""
     if plcc_fit not in metrics.PLCC_FITS:
         raise ValueError(f"unknown plcc_fit {plcc_fit!r}; choose one of: {', '.join(metrics.PLCC_FITS)}")
     mod = tracks.get(track)
@@ -93,4 +109,4 @@ def score(submission: PathLike, reference: Any, track: str, plcc_fit: str = "off
     result = mod.compute(records, reference, plcc_fit, check=False)  # coverage was checked above
     result.warnings = [str(p) for p in problems] + result.warnings
     result.readme = readme
-    return result
+    return Evaluation(result, records, reference)

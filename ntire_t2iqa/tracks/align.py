@@ -26,10 +26,11 @@ _SHAPE_FIX = ('Write a JSON list of objects: [{"img_path": "MODEL/00001.png", "t
 
 @dataclass(frozen=True)
 class AlignRecord:
-    """One image: overall score and element scores."""
+    """One image: overall score and element scores (and, in a reference, the prompt's ``type`` if given)."""
 
     total: float
     elements: dict[str, float]
+    prompt_type: str | None = None
 
 
 #: Expected coverage: img_path -> element keys.
@@ -228,8 +229,10 @@ def load_reference(path: str | Path) -> dict[str, AlignRecord]:
             elements = {}
         if not isinstance(elements, dict):
             raise ReferenceDataError(where, "'element_score' must be an object.")
+        kind = rec.get("type")
         out[img] = AlignRecord(_mean(rec.get("total_score"), f"{where} 'total_score'"),
-                               {k: _mean(v, f"{where} element {k!r}") for k, v in elements.items()})
+                               {k: _mean(v, f"{where} element {k!r}") for k, v in elements.items()},
+                               kind if isinstance(kind, str) and kind else None)
     if not out:
         raise ReferenceDataError(file.name, "holds no records.")
     return out

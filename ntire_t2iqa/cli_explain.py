@@ -1,0 +1,81 @@
+"""``ntire-t2iqa explain``: where a submission loses points (terminal summary, JSON or an HTML report)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import metrics
+from .cli_common import TRACK, err, limit_options, make_limits, out, print_problems, reference_failure
+from .errors import ReferenceDataError, SubmissionError
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a failed write leaves the old file whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command("explain")
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
+@click.option("--ref", "reference", type=click.Path(exists=True), required=True,
+              help="Labelled reference: Track 1 eval.json (averaged or raw), Track 2 gt.pkl, or a folder holding it.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of the pictures: Track 2 overlays are drawn over them (else over a blank canvas), "
+                   "Track 1's largest rank errors get thumbnails.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (every table) instead of text.")
+@click.option("--plcc-fit", type=click.Choice(metrics.PLCC_FITS), default="official", show_default=True,
+              help="Fit applied before PLCC.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Rows in the worst-image lists.")
+@click.option("--overlays", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Track 2: overlay pictures of this many worst images in the HTML report.")
+@limit_options
+def explain_command(submission: str, track: str, reference: str, images: str | None, out_path: Path | None,
+                    as_json: bool, plcc_fit: str, top: int, overlays: int, max_json_mib: float | None,
+                    max_pkl_mib: float | None) -> None:
+    """Show where a submission loses points against a labelled split (e.g. a validation fold)."""
+    from .explain import explain
+    from .explain.report import print_summary, to_html
+
+    try:
+        ex = explain(submission, reference, track, images, plcc_fit, top, overlays if out_path else 0,
+                     make_limits(max_json_mib, max_pkl_mib))
+    except ReferenceDataError as exc:
+        reference_failure(exc, as_json)
+        return
+    except SubmissionError as exc:
+        if as_json:
+            click.echo(json.dumps({"error": "submission", "valid": False,
+                                   "errors": [p.to_dict() for p in exc.errors]}))
+        else:
+            print_problems(exc.problems, err)
+            err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); not explained.")
+        sys.exit(1)
+    if out_path is not None:
+        try:
+            write_atomic(out_path, to_html(ex))
+        except OSError as exc:
+            err.print(f"[bold red]cannot write {out_path}: {exc.strerror or exc}[/bold red]; choose a writable path.")
+            sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(ex.to_dict()))
+        return
+    print_summary(ex, out)
+    if out_path is not None:
+        out.print(f"[green]wrote[/green] {out_path}")
