@@ -58,9 +58,15 @@ def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
     for track in ("align", "structure"):
         page = (tmp_path / "demo" / f"leaderboard_{track}.html").read_text()
         assert page.count('<tr class="ranked">') == 2 and page.count('<tr class="baseline">') == 1
+    # and explains its best non-oracle submission per track (constant wins Track 1: most elements are present)
+    assert "Where constant (align) loses points" in result.output
+    report = (tmp_path / "demo" / "explain_structure.html").read_text()
+    assert "Where demo-structure-random.zip loses points" in report and 'class="overlay"' in report
+    assert 'id="categories"' in (tmp_path / "demo" / "explain_align.html").read_text()
     as_json = runner.invoke(main, ["demo", "--json"])
     payload = json.loads(as_json.output)
     assert as_json.exit_code == 0 and payload["seconds"]["generate"] == 0.0
+    assert payload["reports"]["align"]["submission"] == "constant"
     oracle = {r["track"]: r["main_score"] for r in payload["rows"] if r["submission"].startswith("oracle")}
     random = {r["track"]: r["main_score"] for r in payload["rows"] if r["submission"] == "random"}
     assert all(oracle[t] > random[t] + 0.3 for t in ("align", "structure"))

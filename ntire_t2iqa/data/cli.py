@@ -193,12 +193,16 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
         click.echo(json.dumps({"rows": [{"track": r.track, "submission": r.label, "zip": str(r.path),
                                          "valid": r.valid, "main_score": r.main_score, **r.components,
                                          "warnings": r.warnings, "errors": r.errors} for r in rows],
-                               "seconds": timings, "notes": run.notes}, indent=2))
+                               "seconds": timings, "notes": run.notes,
+                               "reports": {t: {"submission": label, "html": str(page)}
+                                           for t, (label, page) in run.reports.items()}}, indent=2))
     else:
         out.print(demo_table(rows, split))
         for board, page in run.boards.values():
             out.print(to_table(board))
             out.print(f"HTML leaderboard: {page}")
+        for track, (label, page) in run.reports.items():
+            out.print(f"Where {label} ({track}) loses points: {page}")
         for row in rows:
             for problem in row.errors[:3]:
                 out.print(f"[red]{row.track} {row.label}:[/red] {problem.replace('[', chr(92) + '[')}")

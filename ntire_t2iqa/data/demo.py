@@ -6,7 +6,9 @@
    whatever each demo plugin adds (see below).
 3. Validate each zip against the split's public inputs and score it against the hidden
    reference, with the same library calls as ``validate`` and ``score``.
-4. Return one row per submission; the CLI prints them as one table.
+4. Rank them per track (SQLite store, HTML leaderboards) and write a diagnostic report
+   (``explain``) for each track's best submission that is not the oracle.
+5. Return one row per submission; the CLI prints them as one table.
 
 Baselines join the demo with a plugin: a module named in :data:`PLUGIN_MODULES` (or
 registered with :func:`register_submitter`) that provides
@@ -156,14 +158,38 @@ def rank_demo(paths: ChallengePaths, split: str, rows: list[DemoRow]) -> dict[st
     return boards
 
 
+def explain_demo(paths: ChallengePaths, split: str, rows: list[DemoRow]) -> dict[str, tuple[str, Path]]:
+    """Write ``OUT/explain_<track>.html`` for each track's best valid submission that is not the oracle.
+
+    Returns ``{track: (label, html_path)}``.
+    """
+    from ..explain import explain
+    from ..explain.report import to_html
+
+    images = {"align": paths.align_images, "structure": paths.structure_images}
+    reports: dict[str, tuple[str, Path]] = {}
+    for track in ("align", "structure"):
+        candidates = [r for r in rows if r.track == track and r.valid and not r.label.startswith("oracle")]
+        if not candidates:
+            continue
+        row = max(candidates, key=lambda r: r.main_score or 0.0)
+        page = paths.root / f"explain_{track}.html"
+        page.write_text(to_html(explain(row.path, paths.reference(track, split), track, images=images[track])),
+                        encoding="utf-8")
+        reports[track] = (row.label, page)
+    return reports
+
+
 @dataclass
 class DemoRun:
-    """The demo's outcome: one row per submission, timings in seconds, notes (e.g. plugins skipped)."""
+    """The demo's outcome: one row per submission, timings in seconds, notes (e.g. plugins skipped),
+    the leaderboards and the diagnostic reports."""
 
     rows: list[DemoRow]
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
     boards: dict[str, tuple[Any, Path]] = field(default_factory=dict)
+    reports: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
 
 def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", split: str = "test",
@@ -182,7 +208,9 @@ def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", 
     rows = evaluate(paths, split, entries, progress)
     t2 = time.perf_counter()
     boards = rank_demo(paths, split, rows)
+    t3 = time.perf_counter()
+    reports = explain_demo(paths, split, rows)
     end = time.perf_counter()
-    timings = {"generate": generated or 0.0, "submit": t1 - t0, "score": t2 - t1, "rank": end - t2,
-               "total": end - start}
-    return DemoRun(rows, timings, notes, boards)
+    timings = {"generate": generated or 0.0, "submit": t1 - t0, "score": t2 - t1, "rank": t3 - t2,
+               "explain": end - t3, "total": end - start}
+    return DemoRun(rows, timings, notes, boards, reports)

@@ -92,7 +92,7 @@ def fit_curve(gt: np.ndarray, pred: np.ndarray, fit_mode: str, fit_used: str) ->
     order = np.argsort(x, kind="stable")
     empty = np.empty(0)
     if fit_used == "none" or fit_mode == "none":
-        note = None if fit_mode == "none" else "the fit failed, so PLCC used the raw scores"
+        note = None if fit_mode == "none" else "the fit failed (see the warnings), so PLCC used the raw scores"
         return FitCurve(*labels, x, y, x[order], empty, "none", note)
     try:
         fitted = metrics.fit_poly3(x, y) if fit_mode == "poly3" else metrics.fit_logistic(x, y)
