@@ -12,7 +12,16 @@ import click
 from rich.table import Table
 
 from . import __version__, metrics
-from .cli_common import TRACK, err, esc, limit_options, make_limits, out, print_problems, reference_failure
+from .cli_common import (
+    TRACK,
+    esc,
+    limit_options,
+    make_limits,
+    out,
+    print_problems,
+    reference_failure,
+    submission_failure,
+)
 from .errors import ReferenceDataError, SubmissionError
 from .scoring import score as score_submission
 from .scoring import validate as validate_submission
@@ -71,14 +80,8 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
         reference_failure(exc, as_json)
         return
     except SubmissionError as exc:
-        if as_json:
-            click.echo(json.dumps({"error": "submission", "valid": False,
-                                   "errors": [p.to_dict() for p in exc.errors],
-                                   "warnings": [p.to_dict() for p in exc.problems if p.severity == "warning"]}))
-        else:
-            print_problems(exc.problems, err)
-            err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); not scored.")
-        sys.exit(1)
+        submission_failure(exc, as_json)
+        return
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return

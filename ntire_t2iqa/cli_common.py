@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from .archive import Limits, MiB
-from .errors import Problem, ReferenceDataError
+from .errors import Problem, ReferenceDataError, SubmissionError
 
 TRACK = click.Choice(["align", "structure"])
 MAX_SHOWN = 50
@@ -61,3 +61,15 @@ def reference_failure(exc: ReferenceDataError, as_json: bool) -> None:
     else:
         err.print(f"[bold red]{esc(str(exc))}[/bold red]")
     sys.exit(2)
+
+
+def submission_failure(exc: SubmissionError, as_json: bool, not_done: str = "not scored") -> None:
+    """Report an invalid submission (every problem, or one JSON object) and exit 1."""
+    if as_json:
+        click.echo(json.dumps({"error": "submission", "valid": False,
+                               "errors": [p.to_dict() for p in exc.errors],
+                               "warnings": [p.to_dict() for p in exc.problems if p.severity == "warning"]}))
+    else:
+        print_problems(exc.problems, err)
+        err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); {not_done}.")
+    sys.exit(1)

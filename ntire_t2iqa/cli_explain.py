@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import metrics
-from .cli_common import TRACK, err, limit_options, make_limits, out, print_problems, reference_failure
+from .cli_common import TRACK, err, limit_options, make_limits, out, reference_failure, submission_failure
 from .errors import ReferenceDataError, SubmissionError
 
 
@@ -60,13 +60,8 @@ def explain_command(submission: str, track: str, reference: str, images: str | N
         reference_failure(exc, as_json)
         return
     except SubmissionError as exc:
-        if as_json:
-            click.echo(json.dumps({"error": "submission", "valid": False,
-                                   "errors": [p.to_dict() for p in exc.errors]}))
-        else:
-            print_problems(exc.problems, err)
-            err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); not explained.")
-        sys.exit(1)
+        submission_failure(exc, as_json, "not explained")
+        return
     if out_path is not None:
         try:
             write_atomic(out_path, to_html(ex))
