@@ -28,6 +28,11 @@ from typing import Any, BinaryIO
 
 from .errors import Problem, SubmissionError, error
 
+try:  # zlib-ng inflates and checksums several times faster than zlib, with the same interface
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:  # pragma: no cover - a core dependency; zlib gives the same results, slower
+    _zlib = zlib  # type: ignore[assignment]
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -118,7 +123,7 @@ class _InflateDecoder:
     """Raw deflate with the :class:`bz2.BZ2Decompressor` interface (output bounded per call)."""
 
     def __init__(self) -> None:
-        self._z = zlib.decompressobj(-15)
+        self._z = _zlib.decompressobj(-15)
         self.needs_input = True
 
     @property
@@ -263,7 +268,7 @@ class _ZipMemberReader(io.RawIOBase):
         self._out += len(data)
         if self._out > declared:
             raise self._error(f"it holds more data than the {declared} bytes its header declares")
-        self._crc = zlib.crc32(data, self._crc)
+        self._crc = _zlib.crc32(data, self._crc)
         view[:len(data)] = data
         return len(data)
 
@@ -979,6 +984,38 @@ def _opcode_table() -> dict[int, tuple[str, int, str, bool]]:
 
 _OPCODES: dict[int, tuple[str, int, str, bool]] | None = None
 
+# How the scanner's inner loop treats each opcode byte (see _PickleScanner._advance): generic
+# (through _scan), a leaf with a fixed-size argument, a length-prefixed payload, or one of the
+# frequent stack and memo operations handled inline with the same checks as _effect.
+_K_GENERIC, _K_LEAF, _K_PAYLOAD, _K_NOP, _K_MARK, _K_MEMOIZE, _K_GET, _K_EFFECT = range(8)
+_FAST: tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]] | None = None
+
+
+def _fast_table(ops: dict[int, tuple[str, int, str, bool]]) -> tuple[tuple[int, ...], tuple[int, ...],
+                                                                     tuple[str, ...]]:
+    """Per opcode byte: (kind, bytes up to the payload or end, name), for :meth:`_PickleScanner._advance`."""
+    kinds, sizes, names = [_K_GENERIC] * 256, [1] * 256, [""] * 256
+    for code, (kind, size, name, leaf) in ops.items():
+        names[code] = name
+        if kind == "fixed":
+            sizes[code] = 1 + size
+            if leaf:
+                kinds[code] = _K_LEAF
+            elif name in ("PROTO", "FRAME"):
+                kinds[code] = _K_NOP
+            elif name == "MARK":
+                kinds[code] = _K_MARK
+            elif name == "MEMOIZE":
+                kinds[code] = _K_MEMOIZE
+            elif name in ("BINGET", "LONG_BINGET"):
+                kinds[code] = _K_GET
+            elif size == 0:
+                kinds[code] = _K_EFFECT
+        elif kind == "len":  # unsigned length: never negative
+            sizes[code] = 1 + size
+            kinds[code] = _K_PAYLOAD
+    return tuple(kinds), tuple(sizes), tuple(names)
+
 #: Opcodes that push one object that is not a tuple (depth 0).
 _LEAF = frozenset((
     "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING", "SHORT_BINSTRING",
@@ -1000,11 +1037,14 @@ class _PickleScanner(io.RawIOBase):
     """
 
     def __init__(self, raw: BinaryIO):
-        global _OPCODES
-        if _OPCODES is None:
-            _OPCODES = _opcode_table()  # idempotent: a race only builds the same table twice
+        global _OPCODES, _FAST
+        if _OPCODES is None or _FAST is None:
+            table = _opcode_table()  # idempotent: a race only builds the same tables twice
+            _FAST, _OPCODES = _fast_table(table), table
         self._ops = _OPCODES
+        self._fast = _FAST
         self._raw = raw
+        self._readinto = getattr(raw, "readinto", None)
         self._buf = bytearray()  # read from raw, not yet handed on
         self._safe = 0  # bytes at the start of _buf that were checked
         self._skip = 0  # payload bytes still to pass through unchecked
@@ -1021,6 +1061,14 @@ class _PickleScanner(io.RawIOBase):
         view = memoryview(buffer)
         if not len(view):
             return 0
+        if self._skip and not self._buf and self._readinto is not None and not self._eof:
+            # Inside a payload with nothing buffered: read it straight into the caller's buffer.
+            n = self._readinto(view[:min(len(view), self._skip)])
+            if not n:
+                self._eof = self._stopped = True  # the input ends inside a payload: the unpickler finds it truncated
+                return 0
+            self._skip -= n
+            return n
         while self._safe == 0:
             if self._stopped or (self._eof and not self._buf):
                 return 0
@@ -1054,16 +1102,40 @@ class _PickleScanner(io.RawIOBase):
             self._safe += take
             self._skip -= take
             return
-        ops, stack = self._ops, self._stack
+        stack, marks, memo = self._stack, self._marks, self._memo
+        kinds, sizes, names = self._fast
         pos = self._safe
         stop_at = pos + want
         while pos < stop_at and not self._stopped and not self._skip:
-            # Fast path: an opcode with a fixed-size argument that pushes a plain value.
-            if pos < len(buf):
-                entry = ops.get(buf[pos])
-                if entry is not None and entry[3] and entry[0] == "fixed" and pos + 1 + entry[1] <= len(buf):
-                    stack.append(0)
-                    pos += 1 + entry[1]
+            # Fast paths for the frequent opcodes, with the same checks as _scan and _effect.
+            n = len(buf)
+            if pos < n:
+                code = buf[pos]
+                kind = kinds[code]
+                end = pos + sizes[code]
+                if kind and end <= n:
+                    if kind == _K_LEAF:
+                        stack.append(0)
+                    elif kind == _K_MEMOIZE:
+                        if len(stack) - 1 < (marks[-1] if marks else 0):
+                            raise _BadStream("unpickling stack underflow")
+                        memo[len(memo)] = stack[-1]
+                    elif kind == _K_GET:
+                        idx = int.from_bytes(buf[pos + 1:end], "little")
+                        if idx not in memo:
+                            raise _BadStream(f"Memo value not found at index {idx}")
+                        stack.append(memo[idx])
+                    elif kind == _K_MARK:
+                        marks.append(len(stack))
+                    elif kind == _K_PAYLOAD:
+                        stack.append(0)  # a string, bytes or an integer
+                        end += int.from_bytes(buf[pos + 1:end], "little")
+                        if end > n:
+                            self._skip = end - n  # the rest of the payload streams through unscanned
+                            end = n
+                    elif kind == _K_EFFECT:
+                        self._effect(names[code], None)
+                    pos = end  # _K_NOP: PROTO and FRAME change nothing
                     continue
             end = self._scan(pos)
             if end is None:  # incomplete opcode: read more

@@ -437,3 +437,63 @@ def test_json_loader_contract() -> None:
     for bad, what in ((b"\xff", "not UTF-8"), (b"[" * 100_000, "nested too deeply"), (b"[1,]", "not valid JSON")):
         with pytest.raises(SubmissionError, match=what):
             load_json_strict(bad, "f", "fix")
+
+
+# --------------------------------------------------------------------------- fast paths keep the checks
+
+_INFLATE_CASES = ["valid", "bad-crc", "corrupt-deflate", "declared-size-lie", "truncated-tail"]
+
+
+@pytest.mark.parametrize("backend", ["zlib-ng", "zlib"])
+@pytest.mark.parametrize("name", _INFLATE_CASES)
+def test_inflate_backends_agree(backend: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deflated members read the same, and damage is caught the same, with zlib-ng and the zlib fallback."""
+    import zlib
+
+    from ntire_t2iqa import archive
+
+    if backend == "zlib":
+        monkeypatch.setattr(archive, "_zlib", zlib)
+    else:
+        pytest.importorskip("zlib_ng")
+        assert archive._zlib is not zlib
+    for track in ("align", "structure"):
+        if name == "valid":
+            sub = tmp_path / f"{track}.zip"
+            sub.write_bytes(hostile.zip_bytes(hostile.submission(track, output=hostile.valid_output(track)
+                                                                 + (b" " * (3 * MiB) if track == "align" else b""))))
+            assert validate(sub, track).valid
+            continue
+        case = next(c for c in CASES if c.id == f"{track}-{name}")
+        assert re.search(case.expect, _error_text(validate(case.build(tmp_path), track)), re.I)
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that returns at most ``step`` bytes per read, as a slow pipe or decompressor may."""
+
+    def __init__(self, data: bytes, step: int):
+        self._data, self._pos, self._step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._step, len(self._data) - self._pos)
+        buffer[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("step", [1, 7, 4096, 1 << 20])
+def test_pickle_scanner_with_short_reads_and_truncation(protocol: int, step: int) -> None:
+    """Payloads pass straight into the unpickler's buffers; short reads and a cut anywhere change nothing."""
+    obj = {f"img{i}": {"score": float(i), "pred_area": np.full((300, 200 + i), i, np.uint8)} for i in range(3)}
+    data = pickle.dumps(obj, protocol)
+    got = load_pickle_restricted(_Trickle(data, step), "output.pkl")
+    assert pickle.dumps(got, 4) == pickle.dumps(obj, 4)
+    if step in (1, 1 << 20):
+        return
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 2):
+        with pytest.raises(SubmissionError, match="not a readable pickle"):
+            load_pickle_restricted(_Trickle(data[:cut], step), "output.pkl")
