@@ -72,16 +72,14 @@ class _LimitedReader(io.RawIOBase):
         if want <= 0:
             return 0
         try:
-            data = self._raw.read(want)
+            n = self._raw.readinto(view[:want]) or 0  # straight into the caller's buffer: no copy, no allocation
         except OSError as exc:
             raise SubmissionError([error(self._where, f"cannot be read ({exc.strerror or exc}).", self._fix)]) from None
-        n = len(data)
         self.count += n
         if self.count > self._limit:
             raise SubmissionError(
                 [error(self._where, f"is larger than the limit of {_human(self._limit)}.", self._fix)]
             )
-        view[:n] = data
         return n
 
 
@@ -101,6 +99,8 @@ _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfi
 _ENCRYPTED = 0x1 | 0x40  # traditional and strong encryption
 _PATCHED = 0x20  # "compressed patched data": not a plain file
 _CHUNK = 1 << 16
+#: Most bytes decompressed in one call (below the allocator's threshold for fresh memory maps).
+_OUT_CHUNK = 1 << 16
 
 
 class _StoredDecoder:
@@ -256,21 +256,27 @@ class _ZipMemberReader(io.RawIOBase):
         declared = self._info.file_size
         # One byte more than declared is enough to notice a member that expands beyond its header.
         want = min(len(view), declared - self._out + 1)
-        try:
-            data = self._produce(want)
-        except _MemberDamaged as exc:
-            raise self._error(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - zlib.error, OSError (bz2), lzma.LZMAError, EOFError, ...
-            raise self._error(f"it cannot be decompressed ({_one_line(exc) or type(exc).__name__})") from None
-        if not data:
+        filled = 0
+        while filled < want:
+            # Small pieces: each is a short-lived buffer that the allocator reuses, not fresh pages.
+            try:
+                data = self._produce(min(want - filled, _OUT_CHUNK))
+            except _MemberDamaged as exc:
+                raise self._error(str(exc)) from None
+            except Exception as exc:  # noqa: BLE001 - zlib.error, OSError (bz2), lzma.LZMAError, EOFError, ...
+                raise self._error(f"it cannot be decompressed ({_one_line(exc) or type(exc).__name__})") from None
+            if not data:
+                break
+            n = len(data)
+            self._out += n
+            if self._out > declared:
+                raise self._error(f"it holds more data than the {declared} bytes its header declares")
+            self._crc = _zlib.crc32(data, self._crc)
+            view[filled:filled + n] = data
+            filled += n
+        if not filled:
             self._finish()
-            return 0
-        self._out += len(data)
-        if self._out > declared:
-            raise self._error(f"it holds more data than the {declared} bytes its header declares")
-        self._crc = _zlib.crc32(data, self._crc)
-        view[:len(data)] = data
-        return len(data)
+        return filled
 
     def _produce(self, want: int) -> bytes:
         """Up to ``want`` bytes of output; ``b''`` once the member is exhausted."""
@@ -699,6 +705,9 @@ def is_non_finite(value: Any) -> bool:
 #    overflows the C stack, and memo indices that would make the unpickler allocate
 #    gigabytes for a few bytes of input.
 
+#: Read size of the pickle scanner and buffer size in front of the unpickler: small, so that large
+#: payloads (array data) bypass both and land in the unpickler's own buffers directly.
+_SCAN_CHUNK = 1 << 14
 #: Deepest tuple nesting accepted (a submission needs 3).
 MAX_TUPLE_DEPTH = 100
 #: How far a memo index may run ahead of the number of memo entries.
@@ -767,6 +776,10 @@ class _DtypeSpec:
         return dtype
 
 
+#: Validated dtypes by their string spec (a pickle of many arrays names the same few specs again and again).
+_DTYPES: dict[str, Any] = {}
+
+
 def _plain_dtype(spec: Any) -> Any:
     """``numpy.dtype(spec)`` for a string or dtype spec, refused unless plain and non-empty."""
     import numpy as np
@@ -775,6 +788,8 @@ def _plain_dtype(spec: Any) -> Any:
         return spec.resolve()
     if isinstance(spec, bytes):
         spec = spec.decode("ascii")
+    if type(spec) is str and spec in _DTYPES:
+        return _DTYPES[spec]
     if not isinstance(spec, str) or len(spec) > 16:
         raise pickle.UnpicklingError("bad numpy dtype")
     try:
@@ -784,6 +799,8 @@ def _plain_dtype(spec: Any) -> Any:
     if dtype.kind not in _DTYPE_KINDS or dtype.hasobject or dtype.fields is not None \
             or dtype.subdtype is not None or dtype.itemsize == 0:
         raise pickle.UnpicklingError(f"numpy dtype {str(dtype)!r} is not allowed (plain numbers only)")
+    if type(spec) is str and len(_DTYPES) < 256:
+        _DTYPES[spec] = dtype
     return dtype
 
 
@@ -987,7 +1004,12 @@ _OPCODES: dict[int, tuple[str, int, str, bool]] | None = None
 # How the scanner's inner loop treats each opcode byte (see _PickleScanner._advance): generic
 # (through _scan), a leaf with a fixed-size argument, a length-prefixed payload, or one of the
 # frequent stack and memo operations handled inline with the same checks as _effect.
-_K_GENERIC, _K_LEAF, _K_PAYLOAD, _K_NOP, _K_MARK, _K_MEMOIZE, _K_GET, _K_EFFECT = range(8)
+(_K_GENERIC, _K_LEAF, _K_PAYLOAD, _K_NOP, _K_MARK, _K_MEMOIZE, _K_GET, _K_TUPLE_N, _K_TUPLE, _K_REDUCE,
+ _K_BUILD, _K_SETITEMS, _K_EFFECT) = range(13)
+_INLINE = {"PROTO": _K_NOP, "FRAME": _K_NOP, "MARK": _K_MARK, "MEMOIZE": _K_MEMOIZE, "BINGET": _K_GET,
+           "LONG_BINGET": _K_GET, "TUPLE1": _K_TUPLE_N, "TUPLE2": _K_TUPLE_N, "TUPLE3": _K_TUPLE_N, "TUPLE": _K_TUPLE,
+           "REDUCE": _K_REDUCE, "NEWOBJ": _K_REDUCE, "BUILD": _K_BUILD, "APPEND": _K_BUILD, "SETITEMS": _K_SETITEMS,
+           "APPENDS": _K_SETITEMS, "ADDITEMS": _K_SETITEMS}
 _FAST: tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]] | None = None
 
 
@@ -1001,14 +1023,8 @@ def _fast_table(ops: dict[int, tuple[str, int, str, bool]]) -> tuple[tuple[int, 
             sizes[code] = 1 + size
             if leaf:
                 kinds[code] = _K_LEAF
-            elif name in ("PROTO", "FRAME"):
-                kinds[code] = _K_NOP
-            elif name == "MARK":
-                kinds[code] = _K_MARK
-            elif name == "MEMOIZE":
-                kinds[code] = _K_MEMOIZE
-            elif name in ("BINGET", "LONG_BINGET"):
-                kinds[code] = _K_GET
+            elif name in _INLINE:
+                kinds[code] = _INLINE[name]
             elif size == 0:
                 kinds[code] = _K_EFFECT
         elif kind == "len":  # unsigned length: never negative
@@ -1083,7 +1099,7 @@ class _PickleScanner(io.RawIOBase):
         """Read at least ``need`` more bytes unless the input ends; False at the end."""
         got = 0
         while got < need:
-            data = self._raw.read(max(need - got, _CHUNK))
+            data = self._raw.read(max(need - got, _SCAN_CHUNK))
             if not data:
                 self._eof = True
                 return got > 0
@@ -1095,7 +1111,7 @@ class _PickleScanner(io.RawIOBase):
         """Check more of the input: up to about ``want`` bytes, at least one opcode or payload chunk."""
         buf = self._buf
         if self._skip:
-            if len(buf) == self._safe and not self._fill(min(self._skip, max(_CHUNK, min(want, 1 << 22)))):
+            if len(buf) == self._safe and not self._fill(min(self._skip, max(_SCAN_CHUNK, min(want, 1 << 22)))):
                 self._stopped = True  # the input ends inside a payload: the unpickler will find it truncated
                 return
             take = min(self._skip, len(buf) - self._safe)
@@ -1103,49 +1119,85 @@ class _PickleScanner(io.RawIOBase):
             self._skip -= take
             return
         stack, marks, memo = self._stack, self._marks, self._memo
+        push = stack.append
         kinds, sizes, names = self._fast
         pos = self._safe
         stop_at = pos + want
-        while pos < stop_at and not self._stopped and not self._skip:
+        n = len(buf)
+        while pos < stop_at:
             # Fast paths for the frequent opcodes, with the same checks as _scan and _effect.
-            n = len(buf)
             if pos < n:
                 code = buf[pos]
                 kind = kinds[code]
                 end = pos + sizes[code]
                 if kind and end <= n:
-                    if kind == _K_LEAF:
-                        stack.append(0)
-                    elif kind == _K_MEMOIZE:
+                    if kind == _K_MEMOIZE:
                         if len(stack) - 1 < (marks[-1] if marks else 0):
                             raise _BadStream("unpickling stack underflow")
                         memo[len(memo)] = stack[-1]
+                    elif kind == _K_LEAF:
+                        push(0)
                     elif kind == _K_GET:
                         idx = int.from_bytes(buf[pos + 1:end], "little")
                         if idx not in memo:
                             raise _BadStream(f"Memo value not found at index {idx}")
-                        stack.append(memo[idx])
+                        push(memo[idx])
+                    elif kind == _K_TUPLE_N or kind == _K_TUPLE:  # as _tuple(_top(n)) and _tuple(_to_mark())
+                        if kind == _K_TUPLE:
+                            if not marks:
+                                raise _BadStream("could not find MARK")
+                            at = marks.pop()
+                        else:
+                            at = len(stack) - (code - 0x84)  # TUPLE1, TUPLE2, TUPLE3 are 0x85, 0x86, 0x87
+                            if at < (marks[-1] if marks else 0):
+                                raise _BadStream("unpickling stack underflow")
+                        depth = 1 + max(stack[at:], default=0)
+                        if depth > MAX_TUPLE_DEPTH:
+                            raise _TooDeep(f"tuples nested more than {MAX_TUPLE_DEPTH} levels deep")
+                        del stack[at:]
+                        push(depth)
                     elif kind == _K_MARK:
                         marks.append(len(stack))
                     elif kind == _K_PAYLOAD:
-                        stack.append(0)  # a string, bytes or an integer
+                        push(0)  # a string, bytes or an integer
                         end += int.from_bytes(buf[pos + 1:end], "little")
                         if end > n:
                             self._skip = end - n  # the rest of the payload streams through unscanned
-                            end = n
+                            pos = n
+                            break
+                    elif kind == _K_SETITEMS:
+                        if not marks:
+                            raise _BadStream("could not find MARK")
+                        del stack[marks.pop():]
+                        if len(stack) - 1 < (marks[-1] if marks else 0):
+                            raise _BadStream("unpickling stack underflow")
+                    elif kind == _K_REDUCE:  # the result may be one of the arguments
+                        if len(stack) - 2 < (marks[-1] if marks else 0):
+                            raise _BadStream("unpickling stack underflow")
+                        push(max(stack.pop(), stack.pop()))
+                    elif kind == _K_BUILD:
+                        if len(stack) - 2 < (marks[-1] if marks else 0):
+                            raise _BadStream("unpickling stack underflow")
+                        stack.pop()
                     elif kind == _K_EFFECT:
                         self._effect(names[code], None)
+                        if self._stopped:
+                            pos = end
+                            break
                     pos = end  # _K_NOP: PROTO and FRAME change nothing
                     continue
             end = self._scan(pos)
             if end is None:  # incomplete opcode: read more
-                if self._eof or not self._fill(_CHUNK):
+                if self._eof or not self._fill(_SCAN_CHUNK):
                     # The input ends inside an opcode's argument; the unpickler will fail on it.
                     pos = len(buf)
                     self._stopped = True
                     break
+                n = len(buf)
                 continue
             pos = end
+            if self._stopped or self._skip:
+                break
         self._safe = pos
         if self._stopped:
             del self._buf[self._safe:]  # nothing after STOP is handed on
@@ -1336,7 +1388,7 @@ def load_pickle_restricted(stream: BinaryIO, where: str) -> Any:
     :class:`_PickleScanner`).
     """
     _allowed()  # builds the table and the array class
-    scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=1 << 20)
+    scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=_SCAN_CHUNK)
     try:
         return _plain_arrays(RestrictedUnpickler(scanner).load())
     except SubmissionError:

@@ -497,3 +497,43 @@ def test_pickle_scanner_with_short_reads_and_truncation(protocol: int, step: int
     for cut in (len(data) // 3, len(data) // 2, len(data) - 2):
         with pytest.raises(SubmissionError, match="not a readable pickle"):
             load_pickle_restricted(_Trickle(data[:cut], step), "output.pkl")
+
+
+def _scan_outcome(data: bytes, fast: bool) -> tuple[str, Any]:
+    """What the pickle scanner hands on (or raises) for ``data``, with or without its inline fast paths."""
+    from ntire_t2iqa import archive
+
+    scanner = archive._PickleScanner(io.BytesIO(data))
+    if not fast:
+        kinds, sizes, names = scanner._fast
+        scanner._fast = ((archive._K_GENERIC,) * 256, sizes, names)
+    try:
+        return "ok", io.BufferedReader(scanner, 64).read()
+    except Exception as exc:  # noqa: BLE001 - the outcome is compared, whatever it is
+        return type(exc).__name__, str(exc)
+
+
+def test_pickle_scanner_fast_paths_match_the_generic_path() -> None:
+    """The inline opcode handling accepts, refuses and hands on exactly what the generic path does."""
+    rng = np.random.default_rng(7)
+    seeds = [pickle.dumps(obj, protocol) for protocol in range(pickle.HIGHEST_PROTOCOL + 1) for obj in (
+        hostile.structure_preds(), {"a": [(1, (2, (3,))), {"b": b"x" * 300}], "c": {1, 2}},
+        [((),) * 3, [1, 2], (1, 2, 3, 4)])]
+    deep = b"\x80\x04" + b"(" * 150 + b"t" * 150 + b"."  # tuples nested 150 deep
+    cases = [*seeds, deep, b"\x80\x02)\x85\x85\x85.", b"\x80\x02N\x86.", b"\x80\x02Nt.", b"\x80\x02(Nu.",
+             b"\x80\x02NNR."]
+    for data in seeds:
+        for _ in range(60):
+            mutant = bytearray(data)
+            for _ in range(int(rng.integers(1, 4))):
+                at = int(rng.integers(0, len(mutant)))
+                op = rng.integers(0, 3)
+                if op == 0:
+                    mutant[at] = int(rng.integers(0, 256))
+                elif op == 1:
+                    mutant.insert(at, int(rng.choice(list(b"()tu\x85\x86\x87RbseN\x94h"))))
+                else:
+                    del mutant[at]
+            cases.append(bytes(mutant))
+    for data in cases:
+        assert _scan_outcome(data, fast=True) == _scan_outcome(data, fast=False), data
