@@ -85,7 +85,9 @@ def prediction_crop(pred_area: np.ndarray) -> tuple[np.ndarray, int, int] | None
     h, w = pred_area.shape
     r0, r1, y0, y1 = _aligned_span(by, by + bh, h)
     c0, c1, x0, x1 = _aligned_span(bx, bx + bw, w)
-    crop = np.ascontiguousarray(pred_area[r0:r1, c0:c1])
+    crop = pred_area[r0:r1, c0:c1]  # a view: OpenCV reads row-strided arrays as they are
+    if crop.strides[1] != crop.itemsize:
+        crop = np.ascontiguousarray(crop)
     return cv2.resize(crop, (x1 - x0, y1 - y0)) > 0, y0, x0
 
 
@@ -94,10 +96,12 @@ def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> lis
 
     ``offset`` (x, y) is added to every point (for a mask cropped out of a larger frame).
     """
-    if mask.dtype == bool and mask.flags.c_contiguous:
+    if mask.dtype == bool or mask.dtype == np.uint8:
         m = mask.view(np.uint8)  # zero-copy: a bool is one byte holding 0 or 1
+        if m.strides[1] != 1:  # OpenCV reads row-strided arrays (crops) as they are, not column-strided ones
+            m = np.ascontiguousarray(m)
     else:
-        m = np.ascontiguousarray(mask, dtype=np.uint8) if mask.dtype != np.uint8 else np.ascontiguousarray(mask)
+        m = np.ascontiguousarray(mask, dtype=np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
     return list(contours)
 
@@ -117,20 +121,58 @@ def regions(mask: np.ndarray, min_area: float, offset: tuple[int, int] = (0, 0))
     Contours are searched only inside the box of the nonzero pixels (with a 1-pixel zero
     border), which gives the same contours as the whole frame.
     """
-    kept: list[Region] = []
-    dropped = 0
     bx, by, bw, bh = nonzero_box(mask)
     if bw == 0:
-        return kept, dropped
+        return [], 0
     h, w = mask.shape
     x0, y0, x1, y1 = max(0, bx - 1), max(0, by - 1), min(w, bx + bw + 1), min(h, by + bh + 1)
-    for c in external_contours(mask[y0:y1, x0:x1], (offset[0] + x0, offset[1] + y0)):
+    return _filtered(external_contours(mask[y0:y1, x0:x1], (offset[0] + x0, offset[1] + y0)), min_area)
+
+
+def _filtered(contours: list[np.ndarray], min_area: float) -> tuple[list[Region], int]:
+    """Regions of the contours with ``contourArea > min_area``, and the number dropped."""
+    kept: list[Region] = []
+    for c in contours:
         area = cv2.contourArea(c)
         if area > min_area:
             kept.append(contour_region(c, area))
-        else:
-            dropped += 1
-    return kept, dropped
+    return kept, len(contours) - len(kept)
+
+
+def reference_mask(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 2-D reference mask as booleans (nonzero: True), and the box of its nonzero pixels.
+
+    A C-contiguous uint8 0/1 mask is viewed in place, not copied. Its row maxima both prove
+    that it holds only 0 and 1 and give the box's rows, so it is read in full only once.
+    """
+    if mask.dtype == np.uint8 and mask.ndim == 2 and mask.size and mask.flags.c_contiguous:
+        rows = cv2.reduce(mask, 1, cv2.REDUCE_MAX).ravel()
+        if int(rows.max()) <= 1:
+            ys = np.flatnonzero(rows)
+            if not ys.size:
+                return mask.view(bool), (0, 0, 0, 0)
+            y0, y1 = int(ys[0]), int(ys[-1]) + 1
+            xs = np.flatnonzero(mask[y0:y1].max(axis=0))
+            x0, x1 = int(xs[0]), int(xs[-1]) + 1
+            return mask.view(bool), (x0, y0, x1 - x0, y1 - y0)
+    as_bool = np.ascontiguousarray(mask != 0)
+    return as_bool, nonzero_box(as_bool)
+
+
+def reference_regions(gt_mask: np.ndarray,
+                      box: tuple[int, int, int, int] | None = None) -> tuple[list[Region], int, int]:
+    """A reference mask's regions (area > 150), the number of contours dropped, and its pixel count.
+
+    ``box``: the mask's nonzero box (:func:`nonzero_box`), when already known.
+    """
+    bx, by, bw, bh = nonzero_box(gt_mask) if box is None else box
+    if bw == 0:
+        return [], 0, 0
+    h, w = gt_mask.shape
+    x0, y0, x1, y1 = max(0, bx - 1), max(0, by - 1), min(w, bx + bw + 1), min(h, by + bh + 1)
+    crop = gt_mask[y0:y1, x0:x1]  # every nonzero pixel is inside
+    found, dropped = _filtered(external_contours(crop, (x0, y0)), GT_MIN_AREA)
+    return found, dropped, int(np.count_nonzero(crop))
 
 
 def pair_iou(a: Region, b: Region) -> float:
@@ -173,8 +215,14 @@ def match_counts(preds: list[Region], gts: list[Region]) -> tuple[int, int]:
     """(hit predictions, missed reference regions) under the official two-pass matching."""
     if not preds or not gts:
         return 0, len(gts)
-    hits = iou_matrix(preds, gts) > IOU_THRESHOLD
-    return int(hits.any(axis=1).sum()), int((~hits.any(axis=0)).sum())
+    pred_hit = [False] * len(preds)
+    gt_hit = [False] * len(gts)
+    for i, p in enumerate(preds):
+        for j, g in enumerate(gts):
+            # a pair whose two regions are both hit already cannot change the counts
+            if not (pred_hit[i] and gt_hit[j]) and pair_iou(p, g) > IOU_THRESHOLD:
+                pred_hit[i] = gt_hit[j] = True
+    return sum(pred_hit), gt_hit.count(False)
 
 
 def giou_term(inter: int, pred_count: int, gt_count: int) -> float:
@@ -197,7 +245,8 @@ def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Reg
     if cropped is None:  # an all-zero prediction resizes to an all-zero mask: nothing to find
         return ImageMatch(0, 0, len(gt_regions), len(gt_regions), giou_term(0, 0, gt_count), 0, gt_dropped)
     pm, y0, x0 = cropped
-    preds, pred_dropped = regions(pm, PRED_MIN_AREA, offset=(x0, y0))
+    # The crop has a zero border wherever it does not reach the frame's edge: its contours are the frame's.
+    preds, pred_dropped = _filtered(external_contours(pm, (x0, y0)), PRED_MIN_AREA)
     n_hit, n_missed = match_counts(preds, gt_regions)
     inter = int(np.count_nonzero(pm & gt_mask[y0:y0 + pm.shape[0], x0:x0 + pm.shape[1]]))
     return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed,

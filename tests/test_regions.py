@@ -106,3 +106,91 @@ def test_cropped_resize_equals_full_frame_resize(shape, dtype) -> None:
             pm, y0, x0 = cropped
             got[y0:y0 + pm.shape[0], x0:x0 + pm.shape[1]] = pm
         assert np.array_equal(full, got)
+
+
+def _full_frame_match(pred_area: np.ndarray, gt_mask: np.ndarray) -> tuple:
+    """The official program's per-image steps, on full 512 x 512 frames (as the plain reference scorer does)."""
+    pm = cv2.resize(pred_area, (512, 512)) > 0
+    gm = gt_mask != 0
+
+    def found(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        return [c for c in contours if cv2.contourArea(c) > min_area]
+
+    preds, gts = found(pm, regions.PRED_MIN_AREA), found(gm, regions.GT_MIN_AREA)
+    pred_hit, gt_hit = [False] * len(preds), [False] * len(gts)
+    for i, p in enumerate(preds):
+        for j, g in enumerate(gts):
+            if _full_frame_iou(p, g) > regions.IOU_THRESHOLD:
+                pred_hit[i] = gt_hit[j] = True
+                break
+    for j, g in enumerate(gts):
+        if not gt_hit[j]:
+            for i, p in enumerate(preds):
+                if _full_frame_iou(p, g) > regions.IOU_THRESHOLD:
+                    pred_hit[i] = gt_hit[j] = True
+                    break
+    giou = (np.sum(pm & gm) + 1e-4) / (np.sum(pm | gm) + 1e-4)
+    return len(preds), sum(pred_hit), len(gts), gt_hit.count(False), giou
+
+
+def _edge_blobs(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Random blobs plus rectangles that touch the frame's edges and corners, and one-pixel specks."""
+    m = blob_mask(rng, size, int(rng.integers(0, 5)))
+    for _ in range(int(rng.integers(0, 3))):
+        k = int(rng.integers(5, 60))
+        at = int(rng.integers(0, size - k))
+        side = int(rng.integers(0, 4))
+        if side == 0:
+            m[:k, at:at + k] = 1
+        elif side == 1:
+            m[-k:, at:at + k] = 1
+        elif side == 2:
+            m[at:at + k, :k] = 1
+        else:
+            m[at:at + k, -k:] = 1
+    if rng.random() < 0.5:
+        m[rng.integers(0, size, 2), rng.integers(0, size, 2)] = 1
+    return m
+
+
+def _key(r: regions.Region) -> tuple:
+    return r.x, r.y, r.area, r.contour_area, r.mask.tobytes(), r.mask.shape
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_match_image_equals_the_full_frame_program(seed: int) -> None:
+    """Cropped resizing, contour search in crops, cached reference regions: counts and GIoU bit-identical."""
+    rng = np.random.default_rng(seed)
+    size = [448, 512, 300, 449][seed % 4]
+    gt = _edge_blobs(rng, 512)
+    pred = _edge_blobs(rng, size)
+    if seed % 3 == 0:  # a prediction that overlaps the reference
+        pred = np.maximum(pred, cv2.resize(gt, (size, size), interpolation=cv2.INTER_NEAREST))
+    if seed % 7 == 3:
+        pred = pred.astype(np.float32) * 0.4
+    gt_bool, box = regions.reference_mask(gt)
+    assert box == cv2.boundingRect(gt)
+    found, dropped, count = regions.reference_regions(gt_bool, box)
+    again, dropped_again, count_again = regions.reference_regions(gt_bool)  # the box found again
+    assert (dropped, count) == (dropped_again, count_again) and count == np.count_nonzero(gt)
+    assert [_key(r) for r in found] == [_key(r) for r in again]
+    m = regions.match_image(pred, gt_bool, found, dropped, count)
+    assert m == regions.match_image(pred, gt_bool)
+    expected = _full_frame_match(pred, gt)
+    assert (m.n_pred, m.n_pred_hit, m.n_gt, m.n_gt_missed) == expected[:4]
+    assert m.giou == expected[4]
+
+
+def test_reference_mask_views_01_uint8_and_copies_anything_else() -> None:
+    m = np.zeros((512, 512), np.uint8)
+    as_bool, box = regions.reference_mask(m)
+    assert box[2] == 0 and not as_bool.any() and np.shares_memory(as_bool, m)
+    m[0, 511] = m[511, 0] = 1
+    as_bool, box = regions.reference_mask(m)
+    assert box == (0, 0, 512, 512) and np.shares_memory(as_bool, m) and as_bool.dtype == bool
+    for other in (m * 255, m.astype(np.float32), np.asfortranarray(m), m.astype(bool)):
+        as_bool, box = regions.reference_mask(other)
+        assert as_bool.dtype == bool and np.array_equal(as_bool, m != 0) and box == (0, 0, 512, 512)
+        if other.dtype != bool:
+            assert not np.shares_memory(as_bool, other)

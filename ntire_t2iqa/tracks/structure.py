@@ -160,12 +160,12 @@ class StructureReference:
     scores: dict[str, float]
     masks: dict[str, np.ndarray]
     _regions: dict[str, tuple[list[regions.Region], int, int]] = field(default_factory=dict, repr=False)
+    _boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, repr=False)
 
     def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
         """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
         if name not in self._regions:
-            found, dropped = regions.regions(self.masks[name], regions.GT_MIN_AREA)
-            self._regions[name] = (found, dropped, int(np.count_nonzero(self.masks[name])))
+            self._regions[name] = regions.reference_regions(self.masks[name], self._boxes.get(name))
         return self._regions[name]
 
 
@@ -195,6 +195,7 @@ def load_reference(path: str | Path) -> StructureReference:
         raise ReferenceDataError(file.name, "must be a non-empty dict {image_name: {'score', 'pred_area'}}.")
     scores: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
+    boxes: dict[str, tuple[int, int, int, int]] = {}
     for name, entry in obj.items():
         where = f"{file.name}, image {name!r}"
         if not isinstance(name, str) or not isinstance(entry, dict):
@@ -207,15 +208,10 @@ def load_reference(path: str | Path) -> StructureReference:
             raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array, "
                                      f"not {describe(mask)}.")
         scores[name] = float(score)
-        masks[name] = _as_bool(mask)
-    return StructureReference(scores, masks)
-
-
-def _as_bool(mask: np.ndarray) -> np.ndarray:
-    """Nonzero as True; a contiguous uint8 0/1 mask is viewed in place, not copied."""
-    if mask.dtype == np.uint8 and mask.flags.c_contiguous and (mask.size == 0 or mask.max() <= 1):
-        return mask.view(bool)
-    return np.ascontiguousarray(mask != 0)
+        # Nonzero is True (a uint8 0/1 mask is viewed, not copied); the pass that checks it also finds
+        # the box of its nonzero pixels, where its regions are searched later.
+        masks[name], boxes[name] = regions.reference_mask(mask)
+    return StructureReference(scores, masks, _boxes=boxes)
 
 
 def load_expected(path: str | Path) -> list[str]:
