@@ -20,7 +20,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -838,8 +838,15 @@ def _safe_array_class() -> type:
             if items * dtype.itemsize != len(data):
                 raise pickle.UnpicklingError("numpy array data does not match its shape")
             np.ndarray.__setstate__(self, (1, shape, dtype, bool(fortran), bytes(data)))
+            hook = getattr(_ARRAY_HOOK, "hook", None)
+            if hook is not None:
+                hook(self.view(np.ndarray))
 
     return _SafeArray
+
+
+#: The ``on_array`` callback of the :func:`load_pickle_restricted` call running in this thread.
+_ARRAY_HOOK = threading.local()
 
 
 _SAFE_ARRAY: type | None = None
@@ -1380,15 +1387,20 @@ PICKLE_FIX = (
 )
 
 
-def load_pickle_restricted(stream: BinaryIO, where: str) -> Any:
+def load_pickle_restricted(stream: BinaryIO, where: str,
+                           on_array: Callable[[Any], None] | None = None) -> Any:
     """Unpickle from a stream with :class:`RestrictedUnpickler`; any refusal is a :class:`SubmissionError`.
 
     Nothing named in the pickle runs unless it is on the allow-list, numpy objects are
     rebuilt from validated parts, and the opcode stream is checked as it is read (see
-    :class:`_PickleScanner`).
+    :class:`_PickleScanner`). ``on_array`` is called with each array rebuilt from its
+    pickled state (a plain ndarray view of it), right after its data was read: while the
+    data is still in the processor's cache.
     """
     _allowed()  # builds the table and the array class
     scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=_SCAN_CHUNK)
+    outer = getattr(_ARRAY_HOOK, "hook", None)
+    _ARRAY_HOOK.hook = on_array
     try:
         return _plain_arrays(RestrictedUnpickler(scanner).load())
     except SubmissionError:
@@ -1410,3 +1422,5 @@ def load_pickle_restricted(stream: BinaryIO, where: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - whatever a malformed pickle raises, it is the pickle's fault
         raise SubmissionError([error(where, f"is not a readable pickle ({type(exc).__name__}: {_one_line(exc)}).",
                                      PICKLE_FIX)]) from None
+    finally:
+        _ARRAY_HOOK.hook = outer

@@ -131,3 +131,37 @@ def test_no_regions_anywhere_gives_defined_numbers(tmp_path) -> None:
     joined = " ".join(result.warnings)
     assert "Precision is undefined" in joined and "Recall is undefined" in joined and "SRCC is undefined" in joined
     assert result.giou == 1.0  # (0 + 1e-4) / (0 + 1e-4) for every image
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_reference_masks_of_any_dtype_load_alike(tmp_path, protocol) -> None:
+    """0/1 uint8 masks are checked while they are read; other masks (0/255, floats, bools, one array under
+    two names) take the general path. Every way gives the same masks, boxes, regions and scores."""
+    import cv2
+
+    from ntire_t2iqa import load_reference
+    from ntire_t2iqa.regions import reference_regions
+
+    sub, ref = random_structure(8, seed=5, pred_size=448)
+    masks = [v["pred_area"] for v in ref.values()]
+    variants = dict(ref)
+    variants["img_0001"] = {"score": 1.5, "pred_area": masks[1] * 255}
+    variants["img_0002"] = {"score": 2.5, "pred_area": masks[2].astype(np.float32)}
+    variants["img_0003"] = {"score": 3.5, "pred_area": masks[3].astype(bool)}
+    variants["img_0004"] = {"score": 4.5, "pred_area": masks[0]}  # the same array object as img_0000
+    sub["img_0004"]["pred_area"] = sub["img_0000"]["pred_area"]
+    path = tmp_path / "gt.pkl"
+    path.write_bytes(pickle.dumps(variants, protocol))
+    loaded = load_reference(path, "structure")
+    for name, entry in variants.items():
+        m = loaded.masks[name]
+        assert m.dtype == bool and np.array_equal(m, entry["pred_area"] != 0)
+        assert loaded._boxes[name] == cv2.boundingRect(m.view(np.uint8))
+        found, dropped, count = loaded.regions_of(name)
+        again = reference_regions(np.ascontiguousarray(entry["pred_area"] != 0))
+        assert (len(found), dropped, count) == (len(again[0]), again[1], again[2])
+        assert [(r.x, r.y, r.area) for r in found] == [(r.x, r.y, r.area) for r in again[0]]
+    plain = {k: {"score": v["score"], "pred_area": (v["pred_area"] != 0).astype(np.uint8)} for k, v in variants.items()}
+    zip_path = structure_zip(tmp_path / "s.zip", sub)
+    assert score(zip_path, loaded, track="structure").to_dict() == \
+        score(zip_path, _gt_file(tmp_path, plain), track="structure").to_dict()

@@ -186,9 +186,17 @@ def reference_file(path: str | Path) -> Path:
 def load_reference(path: str | Path) -> StructureReference:
     """Load gt.pkl (restricted unpickler: a reference file is never trusted to run code)."""
     file = reference_file(path)
+    # Each mask is checked for 0/1 values, and the box of its nonzero pixels found, as soon as it is
+    # read: while its data is still in the processor's cache.
+    checked: dict[int, tuple[Any, np.ndarray, tuple[int, int, int, int]]] = {}
+
+    def check(array: np.ndarray) -> None:
+        if array.shape == (regions.SIZE, regions.SIZE) and array.dtype.kind in "biuf":
+            checked[id(array.base)] = (array.base, *regions.reference_mask(array))
+
     try:
         with open(file, "rb") as stream:
-            obj = load_pickle_restricted(stream, file.name)
+            obj = load_pickle_restricted(stream, file.name, on_array=check)
     except SubmissionError as exc:
         raise ReferenceDataError(file.name, str(exc.problems[0].what)) from None
     if not isinstance(obj, dict) or not obj:
@@ -210,7 +218,11 @@ def load_reference(path: str | Path) -> StructureReference:
         scores[name] = float(score)
         # Nonzero is True (a uint8 0/1 mask is viewed, not copied); the pass that checks it also finds
         # the box of its nonzero pixels, where its regions are searched later.
-        masks[name], boxes[name] = regions.reference_mask(mask)
+        done = checked.get(id(mask.base))
+        if done is not None and done[0] is mask.base:
+            masks[name], boxes[name] = done[1], done[2]
+        else:
+            masks[name], boxes[name] = regions.reference_mask(mask)
     return StructureReference(scores, masks, _boxes=boxes)
 
 
