@@ -231,11 +231,12 @@ def giou_term(inter: int, pred_count: int, gt_count: int) -> float:
 
 
 def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Region] | None = None,
-                gt_dropped: int = 0, gt_count: int | None = None) -> ImageMatch:
+                gt_dropped: int = 0, gt_count: int | None = None,
+                gt_box: tuple[int, int, int, int] | None = None) -> ImageMatch:
     """Score one image: resize and threshold the prediction, extract regions, match, GIoU.
 
-    ``gt_mask`` is the boolean 512 x 512 reference mask; its regions and pixel count may
-    be passed precomputed (they depend only on the reference).
+    ``gt_mask`` is the boolean 512 x 512 reference mask; its regions, pixel count and
+    nonzero box may be passed precomputed (they depend only on the reference).
     """
     if gt_regions is None:
         gt_regions, gt_dropped = regions(gt_mask, GT_MIN_AREA)
@@ -248,6 +249,12 @@ def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Reg
     # The crop has a zero border wherever it does not reach the frame's edge: its contours are the frame's.
     preds, pred_dropped = _filtered(external_contours(pm, (x0, y0)), PRED_MIN_AREA)
     n_hit, n_missed = match_counts(preds, gt_regions)
-    inter = int(np.count_nonzero(pm & gt_mask[y0:y0 + pm.shape[0], x0:x0 + pm.shape[1]]))
+    # |pm & gm|, counted where the crop meets the reference's nonzero box (outside it gm is zero)
+    gx, gy, gw, gh = (0, 0, gt_mask.shape[1], gt_mask.shape[0]) if gt_box is None else gt_box
+    ix0, iy0 = max(x0, gx), max(y0, gy)
+    ix1, iy1 = min(x0 + pm.shape[1], gx + gw), min(y0 + pm.shape[0], gy + gh)
+    inter = 0
+    if ix0 < ix1 and iy0 < iy1:
+        inter = int(np.count_nonzero(pm[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] & gt_mask[iy0:iy1, ix0:ix1]))
     return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed,
                       giou_term(inter, int(np.count_nonzero(pm)), gt_count), pred_dropped, gt_dropped)

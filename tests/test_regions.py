@@ -175,8 +175,8 @@ def test_match_image_equals_the_full_frame_program(seed: int) -> None:
     again, dropped_again, count_again = regions.reference_regions(gt_bool)  # the box found again
     assert (dropped, count) == (dropped_again, count_again) and count == np.count_nonzero(gt)
     assert [_key(r) for r in found] == [_key(r) for r in again]
-    m = regions.match_image(pred, gt_bool, found, dropped, count)
-    assert m == regions.match_image(pred, gt_bool)
+    m = regions.match_image(pred, gt_bool, found, dropped, count, box)
+    assert m == regions.match_image(pred, gt_bool) == regions.match_image(pred, gt_bool, found, dropped, count)
     expected = _full_frame_match(pred, gt)
     assert (m.n_pred, m.n_pred_hit, m.n_gt, m.n_gt_missed) == expected[:4]
     assert m.giou == expected[4]

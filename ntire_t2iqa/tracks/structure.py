@@ -268,7 +268,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     for name in names:
         gt_regions, gt_dropped, gt_count = reference.regions_of(name)
         matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped,
-                                           gt_count))
+                                           gt_count, reference._boxes.get(name)))
     n_pred = sum(m.n_pred for m in matches)
     n_pred_hit = sum(m.n_pred_hit for m in matches)
     n_gt = sum(m.n_gt for m in matches)
