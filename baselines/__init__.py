@@ -5,6 +5,7 @@ accelerate, xgboost). The scoring toolkit (``ntire_t2iqa``) never imports this p
 ``ntire-t2iqa baseline ...`` imports it only when called.
 
 Each baseline is a subpackage exposing ``TRACK``, ``CONFIGS`` and two functions,
-``train(data, out, config, device, seed)`` and ``predict(data, split, weights, device)``;
+``train(data, out, config, device, seed)`` and
+``predict(data, split, weights, device, batch_size=None, progress=True)``;
 :mod:`baselines.registry` names them and :mod:`baselines.common` holds what they share.
 """

@@ -35,7 +35,7 @@ def load_run(weights: Path, device: torch.device) -> tuple[FGABlip2, Any, dict[s
 
 
 def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
-            show: bool = True) -> list[dict[str, Any]]:
+            progress: bool = True) -> list[dict[str, Any]]:
     """Track 1 ``output.json`` records for every image of ``split``: overall 1-5 and element scores 0..1."""
     dev = resolve_device(device)
     model, tokenizer, config = load_run(weights, dev)
@@ -45,7 +45,7 @@ def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_si
                         num_workers=int(config.get("num_workers", 0)), pin_memory=dev.type == "cuda")
     records: list[dict[str, Any]] = []
     with evaluation(model):
-        for batch in progress_iter(loader, len(loader), f"FGA-BLIP2 {split} ({len(items)} images)", show):
+        for batch in progress_iter(loader, len(loader), f"FGA-BLIP2 {split} ({len(items)} images)", progress):
             pixels = normalise(batch["image"].to(dev, non_blocking=True))
             with autocast(dev):
                 out = model(pixels, batch["input_ids"].to(dev), batch["attention_mask"].to(dev), with_mask=False)
