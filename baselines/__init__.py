@@ -6,6 +6,7 @@ accelerate, xgboost). The scoring toolkit (``ntire_t2iqa``) never imports this p
 
 Each baseline is a subpackage exposing ``TRACK``, ``CONFIGS`` and two functions,
 ``train(data, out, config, device, seed)`` and
-``predict(data, split, weights, device, batch_size=None, progress=True)``;
+``predict(data, split, weights, device, batch_size=None)`` (fga-blip2 and rahf also take
+``progress``);
 :mod:`baselines.registry` names them and :mod:`baselines.common` holds what they share.
 """
