@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from . import metrics
 from .cli_common import TRACK, err, limit_options, make_limits, out, reference_failure, submission_failure
+from .data.layout import write_text_atomic
 from .errors import ReferenceDataError, SubmissionError
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a failed write leaves the old file whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.command("explain")
@@ -64,7 +50,7 @@ def explain_command(submission: str, track: str, reference: str, images: str | N
         return
     if out_path is not None:
         try:
-            write_atomic(out_path, to_html(ex))
+            write_text_atomic(out_path, to_html(ex))
         except OSError as exc:
             err.print(f"[bold red]cannot write {out_path}: {exc.strerror or exc}[/bold red]; choose a writable path.")
             sys.exit(2)

@@ -136,9 +136,21 @@ def _eval_split(split: str) -> str:
     return split
 
 
-def write_json(path: Path, obj: Any, indent: int | None = None) -> None:
-    """Write JSON atomically enough for our use (write to a temp file, then rename)."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 text through a temporary file beside ``path``, then rename it into place.
+
+    A failed write leaves the old file whole and removes the temporary one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any, indent: int | None = None) -> None:
+    """Write JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False))
