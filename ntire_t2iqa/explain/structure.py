@@ -103,22 +103,6 @@ def image_regions(pred_area: np.ndarray, gt_mask: np.ndarray) -> ImageRegions:
                         pred_dropped, gt_dropped)
 
 
-def find_image(folder: Path | None, name: str, index: dict[str, Path] | None = None) -> Path | None:
-    """The picture of ``name`` in ``folder``: the path itself, or ``name`` plus an image suffix."""
-    if folder is None:
-        return None
-    direct = folder / name
-    if direct.suffix.lower() in IMAGE_SUFFIXES and direct.is_file():
-        return direct
-    if index is not None:
-        return index.get(name)
-    for suffix in IMAGE_SUFFIXES:
-        for candidate in (folder / f"{name}{suffix}", folder / f"{name}{suffix.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 def read_background(path: Path | None) -> np.ndarray | None:
     """The picture as a 512 x 512 BGR array, lightened so the regions stand out; ``None`` if unreadable."""
     if path is None:
@@ -170,11 +154,12 @@ def encode(picture: np.ndarray, photo: bool, size: int = OVERLAY_SIZE) -> tuple[
     return mime, data.tobytes()
 
 
-def image_index(folder: Path | None) -> dict[str, Path] | None:
-    """``{file stem: path}`` of the pictures directly in ``folder`` (one directory listing)."""
+def image_index(folder: Path | None) -> dict[str, Path]:
+    """The pictures directly in ``folder`` (one listing), by file name and by stem (the Track 2 image name)."""
     if folder is None:
-        return None
-    return {f.stem: f for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()}
+        return {}
+    pictures = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    return {**{f.stem: f for f in pictures}, **{f.name: f for f in pictures}}
 
 
 def overlays(rows: list[dict[str, Any]], records: dict[str, StructureRecord], reference: StructureReference,
@@ -185,7 +170,7 @@ def overlays(rows: list[dict[str, Any]], records: dict[str, StructureRecord], re
     for row in overlay_order(rows)[:count]:
         name = row["image"]
         found = image_regions(records[name].pred_area, reference.masks[name])
-        background = read_background(find_image(images, name, index))
+        background = read_background(index.get(name))
         mime, data = encode(draw_overlay(found, background), background is not None)
         out.append({"image": name, "mime": mime, "data": data, "background": "image" if background is not None
                     else "blank", "row": row, "regions": found})
