@@ -49,31 +49,39 @@ from ..common.runtime import load_state_dict
 from .model import RAHF, resize_position_table
 
 POSITION_KEY = "vision.embeddings.position_embedding.weight"
-#: (official pattern, ours) applied in order to each key; the first match wins.
-OFFICIAL_TO_OURS: list[tuple[str, str]] = [
-    (r"^image_encoder\.ViT\.", "vision."),
-    (r"^text_encoder\.text_embedding\.", "text_embeddings."),
-    (r"^self_attention\.layers\.(\d+)\.attention\.module\.to_(q|k|v|out)\.", r"fusion.blocks.\1.attn.\2."),
-    (r"^self_attention\.layers\.(\d+)\.feed_forward\.module\.ff\.(\d+)\.", r"fusion.blocks.\1.mlp.\2."),
-    (r"^self_attention\.layers\.(\d+)\.(norm1|norm2)\.", r"fusion.blocks.\1.\2."),
-    (r"^self_attention\.norm\.", "fusion.norm."),
-    (r"^heatmap_predictor\.conv_layers\.", "heatmap_head.stem."),
-    (r"^heatmap_predictor\.deconv_layers\.", "heatmap_head.stages."),
-    (r"^heatmap_predictor\.final_layers\.0\.", "heatmap_head.out."),
-    (r"^score_predictor\.fc_layers\.", "score_head.mlp."),
+#: Named parts of a key carried over unchanged between the two layouts.
+_SLOTS = {"layer": r"\d+", "proj": "q|k|v|out", "idx": r"\d+", "norm": "norm1|norm2"}
+#: (official key prefix, our key prefix); ``{slot}`` stands for a part carried over. Both directions
+#: are built from this one table: the first matching prefix wins.
+KEY_MAP: list[tuple[str, str]] = [
+    ("image_encoder.ViT.", "vision."),
+    ("text_encoder.text_embedding.", "text_embeddings."),
+    ("self_attention.layers.{layer}.attention.module.to_{proj}.", "fusion.blocks.{layer}.attn.{proj}."),
+    ("self_attention.layers.{layer}.feed_forward.module.ff.{idx}.", "fusion.blocks.{layer}.mlp.{idx}."),
+    ("self_attention.layers.{layer}.{norm}.", "fusion.blocks.{layer}.{norm}."),
+    ("self_attention.norm.", "fusion.norm."),
+    ("heatmap_predictor.conv_layers.", "heatmap_head.stem."),
+    ("heatmap_predictor.deconv_layers.", "heatmap_head.stages."),
+    ("heatmap_predictor.final_layers.0.", "heatmap_head.out."),
+    ("score_predictor.fc_layers.", "score_head.mlp."),
 ]
-OURS_TO_OFFICIAL: list[tuple[str, str]] = [
-    (r"^vision\.", "image_encoder.ViT."),
-    (r"^text_embeddings\.", "text_encoder.text_embedding."),
-    (r"^fusion\.blocks\.(\d+)\.attn\.(q|k|v|out)\.", r"self_attention.layers.\1.attention.module.to_\2."),
-    (r"^fusion\.blocks\.(\d+)\.mlp\.(\d+)\.", r"self_attention.layers.\1.feed_forward.module.ff.\2."),
-    (r"^fusion\.blocks\.(\d+)\.(norm1|norm2)\.", r"self_attention.layers.\1.\2."),
-    (r"^fusion\.norm\.", "self_attention.norm."),
-    (r"^heatmap_head\.stem\.", "heatmap_predictor.conv_layers."),
-    (r"^heatmap_head\.stages\.", "heatmap_predictor.deconv_layers."),
-    (r"^heatmap_head\.out\.", "heatmap_predictor.final_layers.0."),
-    (r"^score_head\.mlp\.", "score_predictor.fc_layers."),
-]
+
+
+def _prefix_rules(pairs: list[tuple[str, str]], reverse: bool) -> list[tuple[str, str]]:
+    """(regex, replacement) rules for :func:`_rename` from prefix templates, in either direction."""
+    rules = []
+    for official, ours in pairs:
+        source, target = (ours, official) if reverse else (official, ours)
+        parts = re.split(r"\{(\w+)\}", source)  # literal, slot, literal, ...
+        pattern = "^" + "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_SLOTS[part]})"
+                                for i, part in enumerate(parts))
+        rules.append((pattern, re.sub(r"\{(\w+)\}", r"\\g<\1>", target)))
+    return rules
+
+
+OFFICIAL_TO_OURS = _prefix_rules(KEY_MAP, reverse=False)
+OURS_TO_OFFICIAL = _prefix_rules(KEY_MAP, reverse=True)
+
 ALTCLIP_TO_OURS: list[tuple[str, str]] = [
     (r"^vision_model\.", "vision."),
     (r"^text_model\.roberta\.embeddings\.", "text_embeddings."),
