@@ -165,8 +165,12 @@ class StructureReference:
     def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
         """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
         if name not in self._regions:
-            self._regions[name] = regions.reference_regions(self.masks[name], self._boxes.get(name))
+            self._regions[name] = regions.reference_regions(self.masks[name], self.box_of(name))
         return self._regions[name]
+
+    def box_of(self, name: str) -> tuple[int, int, int, int] | None:
+        """``(x, y, w, h)`` of the mask's nonzero pixels, found while loading (``None`` if not known)."""
+        return self._boxes.get(name)
 
 
 def reference_file(path: str | Path) -> Path:
@@ -268,7 +272,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     for name in names:
         gt_regions, gt_dropped, gt_count = reference.regions_of(name)
         matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped,
-                                           gt_count, reference._boxes.get(name)))
+                                           gt_count, reference.box_of(name)))
     n_pred = sum(m.n_pred for m in matches)
     n_pred_hit = sum(m.n_pred_hit for m in matches)
     n_gt = sum(m.n_gt for m in matches)
