@@ -25,23 +25,45 @@ GT_MIN_AREA = 150.0
 IOU_THRESHOLD = 0.1
 
 
-@dataclass(frozen=True)
 class Region:
-    """One filled external contour: its bounding box, its filled mask inside the box, and pixel count."""
+    """One external contour, drawn filled inside its bounding box when first needed.
 
-    x: int
-    y: int
-    mask: np.ndarray  # bool, shape (h, w)
-    area: int
-    contour_area: float
+    Matching needs a region's pixels only where its box meets a box of the other side, so
+    the drawing (and the pixel count) is deferred until :attr:`mask` or :attr:`area` is read.
+    """
+
+    __slots__ = ("x", "y", "w", "h", "contour", "contour_area", "_mask", "_area")
+
+    def __init__(self, contour: np.ndarray, contour_area: float):
+        self.x, self.y, self.w, self.h = cv2.boundingRect(contour)
+        self.contour = contour
+        self.contour_area = contour_area
+        self._mask: np.ndarray | None = None
+        self._area = -1
 
     @property
     def x1(self) -> int:
-        return self.x + self.mask.shape[1]
+        return self.x + self.w
 
     @property
     def y1(self) -> int:
-        return self.y + self.mask.shape[0]
+        return self.y + self.h
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The filled contour inside the box: bool, shape ``(h, w)``."""
+        if self._mask is None:
+            canvas = np.zeros((self.h, self.w), dtype=np.uint8)
+            cv2.drawContours(canvas, [self.contour], -1, 1, thickness=-1, offset=(-self.x, -self.y))
+            self._mask = canvas.view(bool)
+        return self._mask
+
+    @property
+    def area(self) -> int:
+        """Pixels of the filled contour."""
+        if self._area < 0:
+            self._area = cv2.countNonZero(self.mask.view(np.uint8))
+        return self._area
 
 
 def prediction_mask(pred_area: np.ndarray) -> np.ndarray:
@@ -88,7 +110,11 @@ def prediction_crop(pred_area: np.ndarray) -> tuple[np.ndarray, int, int] | None
     crop = pred_area[r0:r1, c0:c1]  # a view: OpenCV reads row-strided arrays as they are
     if crop.strides[1] != crop.itemsize:
         crop = np.ascontiguousarray(crop)
-    return cv2.resize(crop, (x1 - x0, y1 - y0)) > 0, y0, x0
+    pm = cv2.resize(crop, (x1 - x0, y1 - y0))
+    if pm.dtype == np.uint8:  # the usual case: threshold in place, no second array
+        cv2.threshold(pm, 0, 1, cv2.THRESH_BINARY, dst=pm)
+        return pm.view(bool), y0, x0
+    return pm > 0, y0, x0
 
 
 def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
@@ -107,12 +133,8 @@ def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> lis
 
 
 def contour_region(contour: np.ndarray, contour_area: float) -> Region:
-    """Draw one contour filled inside its bounding box."""
-    x, y, w, h = cv2.boundingRect(contour)
-    canvas = np.zeros((h, w), dtype=np.uint8)
-    cv2.drawContours(canvas, [contour], -1, 1, thickness=-1, offset=(-x, -y))
-    box = canvas.view(bool)
-    return Region(x, y, box, int(np.count_nonzero(canvas)), contour_area)
+    """One contour as a :class:`Region` (drawn filled inside its bounding box when first needed)."""
+    return Region(contour, contour_area)
 
 
 def regions(mask: np.ndarray, min_area: float, offset: tuple[int, int] = (0, 0)) -> tuple[list[Region], int]:
@@ -135,35 +157,37 @@ def _filtered(contours: list[np.ndarray], min_area: float) -> tuple[list[Region]
     for c in contours:
         area = cv2.contourArea(c)
         if area > min_area:
-            kept.append(contour_region(c, area))
+            kept.append(Region(c, area))
     return kept, len(contours) - len(kept)
 
 
-def reference_mask(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A 2-D reference mask as booleans (nonzero: True), and the box of its nonzero pixels.
+def reference_mask(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], int]:
+    """A 2-D reference mask as booleans (nonzero: True), the box of its nonzero pixels, and their count.
 
     A C-contiguous uint8 0/1 mask is viewed in place, not copied. Its row maxima both prove
-    that it holds only 0 and 1 and give the box's rows, so it is read in full only once.
+    that it holds only 0 and 1 and give the box's rows; the columns and the count are taken
+    from the band of nonzero rows only.
     """
     if mask.dtype == np.uint8 and mask.ndim == 2 and mask.size and mask.flags.c_contiguous:
         rows = cv2.reduce(mask, 1, cv2.REDUCE_MAX).ravel()
         if int(rows.max()) <= 1:
             ys = np.flatnonzero(rows)
             if not ys.size:
-                return mask.view(bool), (0, 0, 0, 0)
+                return mask.view(bool), (0, 0, 0, 0), 0
             y0, y1 = int(ys[0]), int(ys[-1]) + 1
-            xs = np.flatnonzero(mask[y0:y1].max(axis=0))
-            x0, x1 = int(xs[0]), int(xs[-1]) + 1
-            return mask.view(bool), (x0, y0, x1 - x0, y1 - y0)
+            band = mask[y0:y1]
+            x0, _, w, _ = cv2.boundingRect(band)
+            return mask.view(bool), (x0, y0, w, y1 - y0), cv2.countNonZero(band)
     as_bool = np.ascontiguousarray(mask != 0)
-    return as_bool, nonzero_box(as_bool)
+    return as_bool, nonzero_box(as_bool), int(np.count_nonzero(as_bool))
 
 
-def reference_regions(gt_mask: np.ndarray,
-                      box: tuple[int, int, int, int] | None = None) -> tuple[list[Region], int, int]:
+def reference_regions(gt_mask: np.ndarray, box: tuple[int, int, int, int] | None = None,
+                      count: int | None = None) -> tuple[list[Region], int, int]:
     """A reference mask's regions (area > 150), the number of contours dropped, and its pixel count.
 
-    ``box``: the mask's nonzero box (:func:`nonzero_box`), when already known.
+    ``box`` and ``count``: the mask's nonzero box (:func:`nonzero_box`) and pixel count, when
+    already known (:func:`reference_mask` gives both).
     """
     bx, by, bw, bh = nonzero_box(gt_mask) if box is None else box
     if bw == 0:
@@ -172,7 +196,7 @@ def reference_regions(gt_mask: np.ndarray,
     x0, y0, x1, y1 = max(0, bx - 1), max(0, by - 1), min(w, bx + bw + 1), min(h, by + bh + 1)
     crop = gt_mask[y0:y1, x0:x1]  # every nonzero pixel is inside
     found, dropped = _filtered(external_contours(crop, (x0, y0)), GT_MIN_AREA)
-    return found, dropped, int(np.count_nonzero(crop))
+    return found, dropped, int(np.count_nonzero(crop)) if count is None else count
 
 
 def pair_iou(a: Region, b: Region) -> float:
@@ -257,4 +281,4 @@ def match_image(pred_area: np.ndarray, gt_mask: np.ndarray, gt_regions: list[Reg
     if ix0 < ix1 and iy0 < iy1:
         inter = int(np.count_nonzero(pm[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] & gt_mask[iy0:iy1, ix0:ix1]))
     return ImageMatch(len(preds), n_hit, len(gt_regions), n_missed,
-                      giou_term(inter, int(np.count_nonzero(pm)), gt_count), pred_dropped, gt_dropped)
+                      giou_term(inter, cv2.countNonZero(pm.view(np.uint8)), gt_count), pred_dropped, gt_dropped)

@@ -169,8 +169,8 @@ def test_match_image_equals_the_full_frame_program(seed: int) -> None:
         pred = np.maximum(pred, cv2.resize(gt, (size, size), interpolation=cv2.INTER_NEAREST))
     if seed % 7 == 3:
         pred = pred.astype(np.float32) * 0.4
-    gt_bool, box = regions.reference_mask(gt)
-    assert box == cv2.boundingRect(gt)
+    gt_bool, box, n = regions.reference_mask(gt)
+    assert box == cv2.boundingRect(gt) and n == np.count_nonzero(gt)
     found, dropped, count = regions.reference_regions(gt_bool, box)
     again, dropped_again, count_again = regions.reference_regions(gt_bool)  # the box found again
     assert (dropped, count) == (dropped_again, count_again) and count == np.count_nonzero(gt)
@@ -184,13 +184,13 @@ def test_match_image_equals_the_full_frame_program(seed: int) -> None:
 
 def test_reference_mask_views_01_uint8_and_copies_anything_else() -> None:
     m = np.zeros((512, 512), np.uint8)
-    as_bool, box = regions.reference_mask(m)
-    assert box[2] == 0 and not as_bool.any() and np.shares_memory(as_bool, m)
+    as_bool, box, n = regions.reference_mask(m)
+    assert box[2] == 0 and n == 0 and not as_bool.any() and np.shares_memory(as_bool, m)
     m[0, 511] = m[511, 0] = 1
-    as_bool, box = regions.reference_mask(m)
-    assert box == (0, 0, 512, 512) and np.shares_memory(as_bool, m) and as_bool.dtype == bool
+    as_bool, box, n = regions.reference_mask(m)
+    assert box == (0, 0, 512, 512) and n == 2 and np.shares_memory(as_bool, m) and as_bool.dtype == bool
     for other in (m * 255, m.astype(np.float32), np.asfortranarray(m), m.astype(bool)):
-        as_bool, box = regions.reference_mask(other)
-        assert as_bool.dtype == bool and np.array_equal(as_bool, m != 0) and box == (0, 0, 512, 512)
+        as_bool, box, n = regions.reference_mask(other)
+        assert as_bool.dtype == bool and np.array_equal(as_bool, m != 0) and box == (0, 0, 512, 512) and n == 2
         if other.dtype != bool:
             assert not np.shares_memory(as_bool, other)

@@ -161,11 +161,13 @@ class StructureReference:
     masks: dict[str, np.ndarray]
     _regions: dict[str, tuple[list[regions.Region], int, int]] = field(default_factory=dict, repr=False)
     _boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, repr=False)
+    _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
         """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
         if name not in self._regions:
-            self._regions[name] = regions.reference_regions(self.masks[name], self.box_of(name))
+            self._regions[name] = regions.reference_regions(self.masks[name], self.box_of(name),
+                                                            self._counts.get(name))
         return self._regions[name]
 
     def box_of(self, name: str) -> tuple[int, int, int, int] | None:
@@ -192,7 +194,7 @@ def load_reference(path: str | Path) -> StructureReference:
     file = reference_file(path)
     # Each mask is checked for 0/1 values, and the box of its nonzero pixels found, as soon as it is
     # read: while its data is still in the processor's cache.
-    checked: dict[int, tuple[Any, np.ndarray, tuple[int, int, int, int]]] = {}
+    checked: dict[int, tuple[Any, np.ndarray, tuple[int, int, int, int], int]] = {}
 
     def check(array: np.ndarray) -> None:
         if array.shape == (regions.SIZE, regions.SIZE) and array.dtype.kind in "biuf":
@@ -208,6 +210,7 @@ def load_reference(path: str | Path) -> StructureReference:
     scores: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
     boxes: dict[str, tuple[int, int, int, int]] = {}
+    counts: dict[str, int] = {}
     for name, entry in obj.items():
         where = f"{file.name}, image {name!r}"
         if not isinstance(name, str) or not isinstance(entry, dict):
@@ -221,13 +224,13 @@ def load_reference(path: str | Path) -> StructureReference:
                                      f"not {describe(mask)}.")
         scores[name] = float(score)
         # Nonzero is True (a uint8 0/1 mask is viewed, not copied); the pass that checks it also finds
-        # the box of its nonzero pixels, where its regions are searched later.
+        # the box of its nonzero pixels, where its regions are searched later, and counts them.
         done = checked.get(id(mask.base))
         if done is not None and done[0] is mask.base:
-            masks[name], boxes[name] = done[1], done[2]
+            masks[name], boxes[name], counts[name] = done[1:]
         else:
-            masks[name], boxes[name] = regions.reference_mask(mask)
-    return StructureReference(scores, masks, _boxes=boxes)
+            masks[name], boxes[name], counts[name] = regions.reference_mask(mask)
+    return StructureReference(scores, masks, _boxes=boxes, _counts=counts)
 
 
 def load_expected(path: str | Path) -> list[str]:
