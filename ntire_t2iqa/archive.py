@@ -99,8 +99,10 @@ _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfi
 _ENCRYPTED = 0x1 | 0x40  # traditional and strong encryption
 _PATCHED = 0x20  # "compressed patched data": not a plain file
 _CHUNK = 1 << 16
-#: Most bytes decompressed in one call (below the allocator's threshold for fresh memory maps).
-_OUT_CHUNK = 1 << 16
+#: Most bytes decompressed in one call. Larger pieces cost fewer window copies inside the
+#: inflater; the allocator keeps reusing pieces of this size (it raises its threshold for fresh
+#: memory maps to the size of the first one freed), so they do not come as fresh pages.
+_OUT_CHUNK = 1 << 18
 
 
 class _StoredDecoder:
@@ -258,7 +260,7 @@ class _ZipMemberReader(io.RawIOBase):
         want = min(len(view), declared - self._out + 1)
         filled = 0
         while filled < want:
-            # Small pieces: each is a short-lived buffer that the allocator reuses, not fresh pages.
+            # Bounded pieces: each is a short-lived buffer that the allocator reuses, not fresh pages.
             try:
                 data = self._produce(min(want - filled, _OUT_CHUNK))
             except _MemberDamaged as exc:
@@ -1388,17 +1390,19 @@ PICKLE_FIX = (
 
 
 def load_pickle_restricted(stream: BinaryIO, where: str,
-                           on_array: Callable[[Any], None] | None = None) -> Any:
+                           on_array: Callable[[Any], None] | None = None, scan: bool = True) -> Any:
     """Unpickle from a stream with :class:`RestrictedUnpickler`; any refusal is a :class:`SubmissionError`.
 
-    Nothing named in the pickle runs unless it is on the allow-list, numpy objects are
-    rebuilt from validated parts, and the opcode stream is checked as it is read (see
-    :class:`_PickleScanner`). ``on_array`` is called with each array rebuilt from its
-    pickled state (a plain ndarray view of it), right after its data was read: while the
-    data is still in the processor's cache.
+    Nothing named in the pickle runs unless it is on the allow-list, and numpy objects are
+    rebuilt from validated parts. With ``scan`` (the default, and always for a participant's
+    file) the opcode stream is also checked as it is read (see :class:`_PickleScanner`),
+    which stops streams crafted to exhaust memory or crash the interpreter; the organizer's
+    own reference is loaded without that pass. ``on_array`` is called with each array
+    rebuilt from its pickled state (a plain ndarray view of it), right after its data was
+    read: while the data is still in the processor's cache.
     """
     _allowed()  # builds the table and the array class
-    scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=_SCAN_CHUNK)
+    scanner = io.BufferedReader(_PickleScanner(stream), buffer_size=_SCAN_CHUNK) if scan else stream
     outer = getattr(_ARRAY_HOOK, "hook", None)
     _ARRAY_HOOK.hook = on_array
     try:

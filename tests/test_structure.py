@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -165,3 +166,25 @@ def test_reference_masks_of_any_dtype_load_alike(tmp_path, protocol) -> None:
     zip_path = structure_zip(tmp_path / "s.zip", sub)
     assert score(zip_path, loaded, track="structure").to_dict() == \
         score(zip_path, _gt_file(tmp_path, plain), track="structure").to_dict()
+
+
+def test_reference_pickle_never_runs_code_and_broken_ones_are_the_organizers(tmp_path) -> None:
+    """gt.pkl skips the participant-side opcode pre-scan, but not the allow-list: nothing in it runs."""
+    import hostile
+
+    from ntire_t2iqa import ReferenceDataError, load_reference
+
+    marker = tmp_path / "marker"
+    good = pickle.dumps({"a": {"score": 1.0, "pred_area": _square(512, 10, 10, 30)}})
+    cases = {
+        "calls os.system": hostile.reduce_pickle(os.system, f"touch {marker}"),
+        "truncated": good[: len(good) // 2],
+        "not a pickle": b"PK\x03\x04 not a pickle",
+    }
+    for what, data in cases.items():
+        path = tmp_path / "gt.pkl"
+        path.write_bytes(data)
+        with pytest.raises(ReferenceDataError) as info:
+            load_reference(path, "structure")
+        assert "gt.pkl" in str(info.value), what
+    assert not marker.exists()

@@ -202,7 +202,7 @@ def load_reference(path: str | Path) -> StructureReference:
 
     try:
         with open(file, "rb") as stream:
-            obj = load_pickle_restricted(stream, file.name, on_array=check)
+            obj = load_pickle_restricted(stream, file.name, on_array=check, scan=False)
     except SubmissionError as exc:
         raise ReferenceDataError(file.name, str(exc.problems[0].what)) from None
     if not isinstance(obj, dict) or not obj:
