@@ -43,6 +43,14 @@ README_TEXT = (
     "Other description : synthetic benchmark submission\n"
 )
 TOLERANCE = 1e-9
+#: Track 2 toolkit runs per round (the best counts). Five runs of the 1,000-image case take about
+#: as long as the one naive run, so both figures of a round are taken over a like stretch of
+#: time. The first run of a process also pays the page faults of its fresh memory.
+TOOLKIT_REPEATS = 5
+#: Rounds of the 1,000-image Track 2 case; the round with the median ratio decides. Other work
+#: on a shared host slows this memory-bound toolkit more than the naive scorer, whose drawing
+#: stays in the cache, so one round alone can land in such a stretch.
+ROUNDS = 3
 ALIGN_KEYS = ("srcc", "plcc", "acc", "main_score")
 STRUCTURE_KEYS = ("f1", "precision", "recall", "srcc", "plcc", "giou", "main_score")
 
@@ -304,18 +312,28 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
 
         def speed_case(label: str, zip_path: Path, ref_path: Path, track: str, info: dict,
-                       min_ratio: float | None, max_seconds: float | None, repeats: int) -> None:
+                       min_ratio: float | None, max_seconds: float | None, repeats: int,
+                       rounds: int = 1) -> None:
             nonlocal mismatch, missed
             print(f"\n[{label}] " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in info.items()), flush=True)
-            tk = run_toolkit(zip_path, ref_path, track, repeats)
-            if tk.notes:
-                print(f"  {tk.notes}")
-            print(f"  toolkit: {tk.total:8.3f} s zip->result (best of {repeats}; "
-                  f"{tk.scoring:.3f} s after reference load)", flush=True)
-            nv = run_naive(zip_path, ref_path, track)
-            print(f"  naive  : {nv.total:8.3f} s zip->result ({nv.scoring:.3f} s after reference load)",
-                  flush=True)
+            # Each round times the toolkit (best of `repeats`) and then the naive scorer once, so the
+            # two figures of a round share the host's conditions; the median round decides.
+            timed: list[tuple[Timing, Timing]] = []
+            for r in range(rounds):
+                tk = run_toolkit(zip_path, ref_path, track, repeats)
+                if tk.notes and not r:
+                    print(f"  {tk.notes}")
+                prefix = f"  round {r + 1}: " if rounds > 1 else "  "
+                print(f"{prefix}toolkit: {tk.total:8.3f} s zip->result (best of {repeats}; "
+                      f"{tk.scoring:.3f} s after reference load)", flush=True)
+                nv = run_naive(zip_path, ref_path, track)
+                print(f"{prefix}naive  : {nv.total:8.3f} s zip->result ({nv.scoring:.3f} s after reference load)"
+                      + (f"; {nv.total / tk.total:.1f}x" if rounds > 1 else ""), flush=True)
+                timed.append((tk, nv))
+            tk, nv = sorted(timed, key=lambda pair: pair[1].total / pair[0].total)[len(timed) // 2]
+            if rounds > 1:
+                print(f"  median round: {nv.total / tk.total:.1f}x", flush=True)
             ok, worst, key = compare(tk.metrics, nv.metrics)
             mismatch |= not ok
             ratio = nv.total / tk.total
@@ -334,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             if min_ratio is not None:
                 passed = ratio >= min_ratio
                 missed |= not passed
-                rows.append((label, f"naive {nv.total:.2f} s / toolkit {tk.total:.2f} s = {ratio:.1f}x",
+                median = f"median of {rounds} rounds: " if rounds > 1 else ""
+                rows.append((label, f"{median}naive {nv.total:.2f} s / toolkit {tk.total:.2f} s = {ratio:.1f}x",
                              f">= {min_ratio:g}x", "PASS" if passed else "FAIL"))
             if max_seconds is not None:
                 passed = tk.total < max_seconds
@@ -344,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
 
         n = sizes["t2"]
         zip_t2, gt_t2, info = make_structure(workdir, "t2", n, args.seed, dense=False)
-        speed_case(f"Track 2, {n} images", zip_t2, gt_t2, "structure", info, 5.0, None, repeats=2)
+        speed_case(f"Track 2, {n} images", zip_t2, gt_t2, "structure", info, 5.0, None, repeats=TOOLKIT_REPEATS,
+                   rounds=ROUNDS)
 
         base, peak = peak_memory(zip_t2, gt_t2)
         passed = peak < 1536
@@ -356,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
 
         n = sizes["t2_dense"]
         zip_d, gt_d, info = make_structure(workdir, "t2dense", n, args.seed + 1, dense=True)
-        speed_case(f"Track 2 dense, {n} images", zip_d, gt_d, "structure", info, 20.0, None, repeats=2)
+        speed_case(f"Track 2 dense, {n} images", zip_d, gt_d, "structure", info, 20.0, None,
+                   repeats=TOOLKIT_REPEATS)
 
         n = sizes["t1"]
         zip_t1, ref_t1, info = make_align(workdir, "t1", n, args.seed + 2)
