@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -38,6 +39,28 @@ def test_run_demo_scores_every_trivial_submission_and_plugin(tmp_path, monkeypat
     assert sorted(p.name for p in (tmp_path / "subs").iterdir())[0] == "demo-align-constant.zip"
     again = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     assert again.timings["generate"] == 0.0  # the complete challenge is reused
+
+
+def test_quiet_demo_holds_back_plugin_stderr_unless_the_plugin_fails(tmp_path, monkeypatch, capsys):
+    def chatty(paths, split, out_dir):
+        print("epoch 1/1: loss 0.5", file=sys.stderr)
+        return [("align", "chatty", write_trivial(paths.root, "align", "constant", split, out_dir / "c.zip"))]
+
+    def failing(paths, split, out_dir):
+        print("what went wrong before the crash", file=sys.stderr)
+        raise RuntimeError("plugin failed")
+
+    monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
+    demo_module.register_submitter(chatty)
+    run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
+    assert run.rows[-1].label == "chatty" and "epoch" not in capsys.readouterr().err
+    run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=True, size=TINY)
+    assert "epoch 1/1" in capsys.readouterr().err  # with progress output, plugins speak as usual
+    demo_module.register_submitter(failing)
+    with pytest.raises(RuntimeError, match="plugin failed"):
+        run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
+    assert "what went wrong before the crash" in capsys.readouterr().err
 
 
 def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):

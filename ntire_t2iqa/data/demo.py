@@ -13,15 +13,20 @@
 Baselines join the demo with a plugin: a module named in :data:`PLUGIN_MODULES` (or
 registered with :func:`register_submitter`) that provides
 ``demo_submissions(paths: ChallengePaths, split: str, out_dir: Path) -> list[(track, label, zip_path)]``.
-A plugin module that is not installed is skipped.
+A plugin module that is not installed is skipped. Without progress output (``--quiet``,
+``--json``) what a plugin writes to stderr (training logs, progress bars) is held back and
+shown only if the plugin fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
+import io
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -72,6 +77,18 @@ def trivial_submissions(paths: ChallengePaths, split: str, out_dir: Path) -> lis
             zip_path = out_dir / f"demo-{track}-{kind}.zip"
             out.append((track, label, write_trivial(paths.root, track, kind, split, zip_path, noise=noise)))
     return out
+
+
+def _quietly(submitter: Submitter, paths: ChallengePaths, split: str,
+             out: Path) -> list[tuple[str, str, Path]]:
+    """Run a plugin with its stderr held back; if it fails, show what it wrote and re-raise."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            return submitter(paths, split, out)
+    except BaseException:
+        sys.stderr.write(held.getvalue())
+        raise
 
 
 def _plugins() -> tuple[list[Submitter], list[str]]:
@@ -203,7 +220,7 @@ def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", 
     entries = trivial_submissions(paths, split, out)
     submitters, notes = _plugins()
     for submitter in submitters:
-        entries.extend(submitter(paths, split, out))
+        entries.extend(submitter(paths, split, out) if progress else _quietly(submitter, paths, split, out))
     t1 = time.perf_counter()
     rows = evaluate(paths, split, entries, progress)
     t2 = time.perf_counter()
