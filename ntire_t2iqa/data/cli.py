@@ -178,7 +178,7 @@ def demo_table(rows: list[DemoRow], split: str) -> Table:
               help="Where the demo's submission zips go.")
 @click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars; baseline logs only if a baseline fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_json: bool) -> None:
     """Run the toolkit end to end on the small synthetic challenge in OUT_DIR (default demo/)."""
