@@ -132,11 +132,6 @@ def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> lis
     return list(contours)
 
 
-def contour_region(contour: np.ndarray, contour_area: float) -> Region:
-    """One contour as a :class:`Region` (drawn filled inside its bounding box when first needed)."""
-    return Region(contour, contour_area)
-
-
 def regions(mask: np.ndarray, min_area: float, offset: tuple[int, int] = (0, 0)) -> tuple[list[Region], int]:
     """Regions of a mask with ``contourArea > min_area``; also the number of contours dropped.
 

@@ -157,7 +157,7 @@ def test_reference_masks_of_any_dtype_load_alike(tmp_path, protocol) -> None:
     for name, entry in variants.items():
         m = loaded.masks[name]
         assert m.dtype == bool and np.array_equal(m, entry["pred_area"] != 0)
-        assert loaded._boxes[name] == cv2.boundingRect(m.view(np.uint8))
+        assert loaded.box_of(name) == cv2.boundingRect(m.view(np.uint8))
         found, dropped, count = loaded.regions_of(name)
         again = reference_regions(np.ascontiguousarray(entry["pred_area"] != 0))
         assert (len(found), dropped, count) == (len(again[0]), again[1], again[2])

@@ -85,7 +85,7 @@ def _split(contours: list[np.ndarray], min_area: float) -> tuple[list[np.ndarray
         area = cv2.contourArea(c)
         if area > min_area:
             kept.append(c)
-            found.append(regions.contour_region(c, area))
+            found.append(regions.Region(c, area))
         else:
             dropped.append(c)
     return kept, found, dropped

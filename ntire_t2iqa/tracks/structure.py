@@ -160,19 +160,20 @@ class StructureReference:
     scores: dict[str, float]
     masks: dict[str, np.ndarray]
     _regions: dict[str, tuple[list[regions.Region], int, int]] = field(default_factory=dict, repr=False)
-    _boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict, repr=False)
-    _counts: dict[str, int] = field(default_factory=dict, repr=False)
+    #: Per image, the box of the mask's nonzero pixels and their count, found while loading.
+    _nonzero: dict[str, tuple[tuple[int, int, int, int], int]] = field(default_factory=dict, repr=False)
 
     def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
         """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
         if name not in self._regions:
-            self._regions[name] = regions.reference_regions(self.masks[name], self.box_of(name),
-                                                            self._counts.get(name))
+            box, count = self._nonzero.get(name, (None, None))
+            self._regions[name] = regions.reference_regions(self.masks[name], box, count)
         return self._regions[name]
 
     def box_of(self, name: str) -> tuple[int, int, int, int] | None:
         """``(x, y, w, h)`` of the mask's nonzero pixels, found while loading (``None`` if not known)."""
-        return self._boxes.get(name)
+        known = self._nonzero.get(name)
+        return None if known is None else known[0]
 
 
 def reference_file(path: str | Path) -> Path:
@@ -209,8 +210,7 @@ def load_reference(path: str | Path) -> StructureReference:
         raise ReferenceDataError(file.name, "must be a non-empty dict {image_name: {'score', 'pred_area'}}.")
     scores: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
-    boxes: dict[str, tuple[int, int, int, int]] = {}
-    counts: dict[str, int] = {}
+    nonzero: dict[str, tuple[tuple[int, int, int, int], int]] = {}
     for name, entry in obj.items():
         where = f"{file.name}, image {name!r}"
         if not isinstance(name, str) or not isinstance(entry, dict):
@@ -227,10 +227,11 @@ def load_reference(path: str | Path) -> StructureReference:
         # the box of its nonzero pixels, where its regions are searched later, and counts them.
         done = checked.get(id(mask.base))
         if done is not None and done[0] is mask.base:
-            masks[name], boxes[name], counts[name] = done[1:]
+            masks[name], box, count = done[1:]
         else:
-            masks[name], boxes[name], counts[name] = regions.reference_mask(mask)
-    return StructureReference(scores, masks, _boxes=boxes, _counts=counts)
+            masks[name], box, count = regions.reference_mask(mask)
+        nonzero[name] = (box, count)
+    return StructureReference(scores, masks, _nonzero=nonzero)
 
 
 def load_expected(path: str | Path) -> list[str]:
