@@ -18,7 +18,7 @@ from typing import Any
 
 from . import metrics, tracks
 from .archive import Limits, open_submission
-from .errors import Problem, SubmissionError, error
+from .errors import Problem, SubmissionError, bounded, error
 from .tracks.common import README, Report, Result, check_readme
 
 PathLike = str | os.PathLike[str]
@@ -51,7 +51,7 @@ def _check(submission: PathLike, track: str, expected: Any, against: str,
                                       "Submit smaller arrays (e.g. 448 x 448 uint8 masks)."))
     if records is not None and expected is not None:
         problems.extend(mod.check_coverage(records, expected, against))
-    return records, readme, problems
+    return records, readme, bounded(problems)
 
 
 def validate(submission: PathLike, track: str, inputs: PathLike | None = None,

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import metrics
 from ..archive import DuplicateKeys, SubmissionSource, is_non_finite, load_json_strict
-from ..errors import Problem, ReferenceDataError, SubmissionError, error, warning
+from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
+from ..safetext import quote
 from .common import README, Result, describe, is_number, summarize
 
 TRACK = "align"
@@ -43,76 +44,91 @@ def read_predictions(source: SubmissionSource) -> tuple[dict[str, AlignRecord] |
     return parse_predictions(load_json_strict(data, OUTPUT, _SHAPE_FIX))
 
 
+def _where(i: int, path: Any) -> str:
+    if isinstance(path, str) and path:
+        return f"{OUTPUT}, record {i} (img_path {quote(path)})"
+    return f"{OUTPUT}, record {i}"
+
+
 def parse_predictions(obj: Any) -> tuple[dict[str, AlignRecord] | None, list[Problem]]:
-    """Check parsed output.json content; return records by img_path (``None`` if unusable)."""
+    """Check parsed output.json content; return records by img_path (``None`` if unusable).
+
+    Problems are collected in a :class:`ProblemLog`, so a file with a million bad records
+    gives a report of a few dozen lines and the count of the rest.
+    """
     if not isinstance(obj, list):
         fix = _SHAPE_FIX
         if isinstance(obj, dict):
             fix = "Put the records in a list instead of an object keyed by img_path. " + fix
         return None, [error(OUTPUT, f"must be a JSON list of objects, not {describe(obj)}.", fix)]
-    problems: list[Problem] = []
+    log = ProblemLog()
+    add = log.add
     records: dict[str, AlignRecord] = {}
     first_index: dict[str, int] = {}
-    out_of_range: list[str] = []
+    out_of_range = 0
+    first_out_of_range = ""
     for i, rec in enumerate(obj):
-        where = f"{OUTPUT}, record {i}"
         if not isinstance(rec, dict):
-            problems.append(error(where, f"is {describe(rec)}, not an object.", _SHAPE_FIX))
+            add(error(f"{OUTPUT}, record {i}", f"is {describe(rec)}, not an object.", _SHAPE_FIX,
+                      "records that are not objects"))
             continue
         path = rec.get("img_path")
-        if isinstance(path, str) and path:
-            where = f"{OUTPUT}, record {i} (img_path {path!r})"
         if isinstance(rec, DuplicateKeys):
-            problems.append(error(where, f"repeats key(s) {summarize(rec.duplicates)}.", "Write each key once."))
+            add(error(_where(i, path), f"repeats key(s) {summarize(rec.duplicates)}.", "Write each key once.",
+                      "records with repeated keys"))
         ok = True
         if "img_path" not in rec:
-            problems.append(error(where, "has no 'img_path'.", 'Add "img_path": "MODEL/00001.png".'))
+            add(error(_where(i, path), "has no 'img_path'.", 'Add "img_path": "MODEL/00001.png".',
+                      "records without img_path"))
             ok = False
         elif not isinstance(path, str) or not path:
-            problems.append(error(where, f"'img_path' is {describe(path)}; it must be a non-empty string.",
-                                  'Write the image path as in the inputs, e.g. "SDXL-Turbo/00805.png".'))
+            add(error(_where(i, path), f"'img_path' is {describe(path)}; it must be a non-empty string.",
+                      'Write the image path as in the inputs, e.g. "SDXL-Turbo/00805.png".', "bad img_paths"))
             ok = False
         elif path in first_index:
-            problems.append(error(where, f"repeats the img_path of record {first_index[path]}.",
-                                  "Give each image exactly one record."))
+            add(error(_where(i, path), f"repeats the img_path of record {first_index[path]}.",
+                      "Give each image exactly one record.", "repeated img_paths"))
             ok = False
         total = rec.get("total_score")
         if "total_score" not in rec:
-            problems.append(error(where, "has no 'total_score'.", 'Add "total_score": <number>.'))
+            add(error(_where(i, path), "has no 'total_score'.", 'Add "total_score": <number>.',
+                      "records without total_score"))
             ok = False
         elif not _finite_number(total):
-            problems.append(_bad_number(where, "'total_score'", total))
+            add(_bad_number(_where(i, path), "'total_score'", total, "bad total scores"))
             ok = False
         elements = rec.get("element_score")
         if "element_score" not in rec:
-            problems.append(error(where, "has no 'element_score'.",
-                                  'Add "element_score": {"<element> (<category>)": <0..1>, ...} ({} if none).'))
+            add(error(_where(i, path), "has no 'element_score'.",
+                      'Add "element_score": {"<element> (<category>)": <0..1>, ...} ({} if none).',
+                      "records without element_score"))
             ok = False
         elif not isinstance(elements, dict):
-            problems.append(error(where, f"'element_score' is {describe(elements)}; it must be an object.",
-                                  'Write {"<element> (<category>)": <0..1>, ...}.'))
+            add(error(_where(i, path), f"'element_score' is {describe(elements)}; it must be an object.",
+                      'Write {"<element> (<category>)": <0..1>, ...}.', "bad element_score objects"))
             ok = False
         else:
             if isinstance(elements, DuplicateKeys):
-                problems.append(error(where, f"'element_score' repeats key(s) {summarize(elements.duplicates)}.",
-                                      "Write each element once."))
+                add(error(_where(i, path), f"'element_score' repeats key(s) {summarize(elements.duplicates)}.",
+                          "Write each element once.", "repeated element keys"))
                 ok = False
             for key, value in elements.items():
                 if not _finite_number(value):
-                    problems.append(_bad_number(where, f"element {key!r}", value))
+                    add(_bad_number(_where(i, path), f"element {quote(key)}", value, "bad element scores"))
                     ok = False
                 elif not 0 <= value <= 1:
-                    out_of_range.append(f"{path!r}: {key!r}")
+                    out_of_range += 1
+                    if out_of_range == 1:
+                        first_out_of_range = f"{quote(path)}: {quote(key)}"
         if ok:
             first_index[path] = i
             records[path] = AlignRecord(float(total), {k: float(v) for k, v in elements.items()})
     if out_of_range:
-        problems.append(warning(OUTPUT, f"{len(out_of_range)} element score(s) lie outside 0..1 (e.g. "
-                                f"{out_of_range[0]}); they are thresholded at 0.5 as they are.",
-                                "Submit element presence probabilities in 0..1."))
+        add(warning(OUTPUT, f"{out_of_range:,} element score(s) lie outside 0..1 (e.g. {first_out_of_range}); "
+                    "they are thresholded at 0.5 as they are.", "Submit element presence probabilities in 0..1."))
     if not obj:
-        problems.append(error(OUTPUT, "holds no records.", _SHAPE_FIX))
-    return records, problems
+        add(error(OUTPUT, "holds no records.", _SHAPE_FIX))
+    return records, log.problems()
 
 
 _FLOAT_MAX = 1.7976931348623157e308
@@ -132,26 +148,26 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
-def _bad_number(where: str, what: str, value: Any) -> Problem:
+def _bad_number(where: str, what: str, value: Any, kind: str = "") -> Problem:
     if is_non_finite(value) or is_number(value):
         shown = "an integer too large for a float" if isinstance(value, int) else repr(value)
         return error(where, f"{what} is {shown}, not a finite number.",
-                     "Replace NaN/Infinity with a finite number (check for failed predictions).")
-    return error(where, f"{what} is {describe(value)}, not a number.", "Write a plain JSON number, e.g. 0.87.")
+                     "Replace NaN/Infinity with a finite number (check for failed predictions).", kind)
+    return error(where, f"{what} is {describe(value)}, not a number.", "Write a plain JSON number, e.g. 0.87.", kind)
 
 
 def check_coverage(records: dict[str, AlignRecord], expected: Expected, against: str) -> list[Problem]:
     """Missing and extra images and missing element keys, compared with ``against`` (inputs or reference)."""
-    problems: list[Problem] = []
+    problems = ProblemLog()
     missing = [p for p in expected if p not in records]
     extra = sorted(p for p in records if p not in expected)
     if missing:
-        problems.append(error(OUTPUT, f"misses {len(missing)} image(s) of the {against}: {summarize(missing)}.",
-                              "Add one record for every img_path of the test inputs."))
+        problems.add(error(OUTPUT, f"misses {len(missing):,} image(s) of the {against}: {summarize(missing)}.",
+                           "Add one record for every img_path of the test inputs."))
     if extra:
-        problems.append(error(OUTPUT, f"has {len(extra)} img_path(s) that are not in the {against}: "
-                              f"{summarize(extra)}.",
-                              "Remove them, or fix the paths to match the inputs exactly (e.g. 'MODEL/00001.png')."))
+        problems.add(error(OUTPUT, f"has {len(extra):,} img_path(s) that are not in the {against}: "
+                           f"{summarize(extra)}.",
+                           "Remove them, or fix the paths to match the inputs exactly (e.g. 'MODEL/00001.png')."))
     n_extra_keys = 0
     for path, keys in expected.items():
         rec = records.get(path)
@@ -159,13 +175,14 @@ def check_coverage(records: dict[str, AlignRecord], expected: Expected, against:
             continue
         lost = [k for k in keys if k not in rec.elements]
         if lost:
-            problems.append(error(f"{OUTPUT}, img_path {path!r}", f"'element_score' misses {summarize(lost)}.",
-                                  "Copy the element keys from the inputs verbatim, category suffix included."))
+            problems.add(error(f"{OUTPUT}, img_path {quote(path)}", f"'element_score' misses {summarize(lost)}.",
+                               "Copy the element keys from the inputs verbatim, category suffix included.",
+                               "records with missing element keys"))
         n_extra_keys += len(set(rec.elements) - set(keys))
     if n_extra_keys:
-        problems.append(warning(OUTPUT, f"{n_extra_keys} element key(s) are not in the {against} and are ignored.",
-                                "Use exactly the inputs' element keys."))
-    return problems
+        problems.add(warning(OUTPUT, f"{n_extra_keys:,} element key(s) are not in the {against} and are ignored.",
+                             "Use exactly the inputs' element keys."))
+    return problems.problems()
 
 
 # --------------------------------------------------------------------------- reference and inputs

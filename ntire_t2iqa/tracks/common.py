@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import Problem, error, warning
+from .. import safetext
+from ..errors import Problem, bounded, count, error, warning
+from ..safetext import quote
 
 README = "readme.txt"
 #: The five readme.txt keys, in order, as the challenge's template writes them.
@@ -54,7 +55,7 @@ def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
             continue
         got_key, value = (part.strip() for part in line.split(":", 1))
         if _norm_key(got_key) != _norm_key(key):
-            problems.append(warning(where, f"key {got_key!r} differs from the template's {key!r}.",
+            problems.append(warning(where, f"key {quote(got_key)} differs from the template's {key!r}.",
                                     f"Write `{key} : VALUE`."))
         if i == 4 and len(lines) > 5:
             value = " ".join([value, *lines[5:]])
@@ -65,12 +66,10 @@ def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
 
 def _check_readme_value(i: int, key: str, value: str, where: str) -> list[Problem]:
     if i == 0:
-        try:
-            runtime = float(value)
-        except ValueError:
-            return [error(where, f"runtime {value!r} is not a number.", f"Write e.g. `{key} : 0.52` (seconds).")]
-        if not math.isfinite(runtime) or runtime < 0:
-            return [error(where, f"runtime {value!r} must be a finite number >= 0.", f"Write e.g. `{key} : 0.52`.")]
+        # float() also takes '١٢', '1_0', full-width digits, '1e3' and 'inf'; scores.txt gets only [0-9.]
+        if safetext.ascii_decimal(value) is None:
+            return [error(where, f"runtime {safetext.quote(value)} is not a plain decimal number of seconds.",
+                          f"Write digits 0-9 and a dot, e.g. 0.52: `{key} : 0.52`.")]
     elif i in (1, 2, 3):
         if value not in ("0", "1"):
             return [error(where, f"value {value!r} must be 0 or 1.", f"Write `{key} : 1` or `{key} : 0`.")]
@@ -110,9 +109,9 @@ def describe(value: Any) -> str:
 
 
 def summarize(items: list[str], limit: int = 5) -> str:
-    """``'a', 'b', 'c' (+N more)`` for messages that name many items."""
-    shown = ", ".join(repr(x) for x in items[:limit])
-    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+    """``'a', 'b', 'c' (+N more)`` for messages that name many items (each quoted and clipped)."""
+    shown = ", ".join(quote(x) for x in items[:limit])
+    return shown + (f" (+{len(items) - limit:,} more)" if len(items) > limit else "")
 
 
 @dataclass
@@ -163,6 +162,19 @@ class Report:
     track: str
     problems: list[Problem]
     n_images: int = 0
+
+    def __post_init__(self) -> None:
+        self.problems = bounded(self.problems)
+
+    @property
+    def n_errors(self) -> int:
+        """How many errors were found (a summary line stands for many)."""
+        return count(self.problems, "error")
+
+    @property
+    def n_warnings(self) -> int:
+        """How many warnings were found."""
+        return count(self.problems, "warning")
 
     @property
     def valid(self) -> bool:

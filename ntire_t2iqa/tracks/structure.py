@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import metrics, regions
 from ..archive import PICKLE_FIX, SubmissionSource, load_pickle_restricted
-from ..errors import Problem, ReferenceDataError, SubmissionError, error, warning
+from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
+from ..safetext import quote
 from .common import README, Result, describe, is_number, summarize
 
 TRACK = "structure"
@@ -46,46 +47,48 @@ def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list
     if not isinstance(obj, dict):
         return None, [error(OUTPUT, f"must hold a dict {{image_name: {{'score', 'pred_area'}}}}, not "
                             f"{describe(obj)}.", PICKLE_FIX)]
-    problems: list[Problem] = []
+    log = ProblemLog()
     records: dict[str, StructureRecord] = {}
-    squeezed: list[str] = []
+    squeezed = 0
+    first_squeezed = ""
     for name, entry in obj.items():
         if not isinstance(name, str):
-            problems.append(error(f"{OUTPUT}, key {name!r}"[:200], f"is {describe(name)}; image names must be "
-                                  "strings.", "Use the test image's file name without extension as the key."))
+            log.add(error(f"{OUTPUT}, a key", f"is {describe(name)}; image names must be strings.",
+                          "Use the test image's file name without extension as the key.", "keys that are not strings"))
             continue
-        where = f"{OUTPUT}, image {name!r}"
+        where = f"{OUTPUT}, image {quote(name)}"
         if not isinstance(entry, dict):
-            problems.append(error(where, f"is {describe(entry)}; it must be a dict with 'score' and 'pred_area'.",
-                                  PICKLE_FIX))
+            log.add(error(where, f"is {describe(entry)}; it must be a dict with 'score' and 'pred_area'.",
+                          PICKLE_FIX, "entries that are not dicts"))
             continue
         ok = True
         score = entry.get("score")
         if "score" not in entry:
-            problems.append(error(where, "has no 'score'.", "Add 'score': float(predicted_mos)."))
+            log.add(error(where, "has no 'score'.", "Add 'score': float(predicted_mos).", "entries without score"))
             ok = False
         elif not _finite_score(score):
-            problems.append(error(where, f"'score' is {_what(score)}, not a finite number.",
-                                  "Write a plain finite number, e.g. float(score)."))
+            log.add(error(where, f"'score' is {_what(score)}, not a finite number.",
+                          "Write a plain finite number, e.g. float(score).", "bad scores"))
             ok = False
         if "pred_area" not in entry:
-            problems.append(error(where, "has no 'pred_area'.", _MASK_FIX))
+            log.add(error(where, "has no 'pred_area'.", _MASK_FIX, "entries without pred_area"))
             ok = False
         else:
             mask, mask_problems = _check_mask(entry["pred_area"], where)
-            problems.extend(mask_problems)
+            log.extend(replace(p, kind="bad masks") for p in mask_problems)
             if mask is None:
                 ok = False
             elif entry["pred_area"].ndim == 3:
-                squeezed.append(name)
+                squeezed += 1
+                first_squeezed = first_squeezed or quote(name)
         if ok:
             records[name] = StructureRecord(float(score), mask)
     if squeezed:
-        problems.append(warning(OUTPUT, f"{len(squeezed)} mask(s) have shape (H, W, 1) (e.g. {squeezed[0]!r}); "
-                                "they are read as (H, W).", "Submit 2-D masks: `mask[..., 0]`."))
+        log.add(warning(OUTPUT, f"{squeezed:,} mask(s) have shape (H, W, 1) (e.g. {first_squeezed}); "
+                        "they are read as (H, W).", "Submit 2-D masks: `mask[..., 0]`."))
     if not obj:
-        problems.append(error(OUTPUT, "holds no images.", PICKLE_FIX))
-    return records, problems
+        log.add(error(OUTPUT, "holds no images.", PICKLE_FIX))
+    return records, log.problems()
 
 
 def _finite_score(value: Any) -> bool:
@@ -142,10 +145,10 @@ def check_coverage(records: dict[str, StructureRecord], expected: list[str], aga
     extra = sorted(n for n in records if n not in wanted)
     problems = []
     if missing:
-        problems.append(error(OUTPUT, f"misses {len(missing)} image(s) of the {against}: {summarize(missing)}.",
+        problems.append(error(OUTPUT, f"misses {len(missing):,} image(s) of the {against}: {summarize(missing)}.",
                               "Add an entry for every test image (key: file name without extension)."))
     if extra:
-        problems.append(warning(OUTPUT, f"has {len(extra)} image(s) that are not in the {against} and are ignored: "
+        problems.append(warning(OUTPUT, f"has {len(extra):,} image(s) that are not in the {against} and are ignored: "
                                 f"{summarize(extra)}.", "Remove them, or check the key spelling."))
     return problems
 
