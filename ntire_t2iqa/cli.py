@@ -14,7 +14,6 @@ from rich.table import Table
 from . import __version__, metrics
 from .cli_common import (
     TRACK,
-    esc,
     limit_options,
     make_limits,
     out,
@@ -23,6 +22,7 @@ from .cli_common import (
     submission_failure,
 )
 from .errors import ReferenceDataError, SubmissionError
+from .safetext import terminal
 from .scoring import score as score_submission
 from .scoring import validate as validate_submission
 
@@ -54,11 +54,11 @@ def validate(submission: str, track: str, inputs: str | None, as_json: bool,
     else:
         print_problems(report.problems, out)
         if report.valid:
-            extra = f" with {len(report.warnings)} warning(s)" if report.warnings else ""
+            extra = f" with {report.n_warnings:,} warning(s)" if report.warnings else ""
             out.print(f"[bold green]valid[/bold green] {track} submission: {report.n_images} images{extra}.")
         else:
-            out.print(f"[bold red]invalid[/bold red]: {len(report.errors)} error(s), "
-                      f"{len(report.warnings)} warning(s).")
+            out.print(f"[bold red]invalid[/bold red]: {report.n_errors:,} error(s), "
+                      f"{report.n_warnings:,} warning(s).")
     sys.exit(0 if report.valid else 1)
 
 
@@ -94,7 +94,7 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
     table.add_row("plcc_fit", result.plcc_fit)
     out.print(table)
     for note in result.warnings:
-        out.print(f"[yellow]warning[/yellow] {esc(note)}")
+        out.print(f"[yellow]warning[/yellow] {terminal(note)}")
 
 
 from .cli_baseline import baseline as _baseline_group  # noqa: E402

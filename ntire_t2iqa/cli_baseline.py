@@ -11,8 +11,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .cli_common import err, esc, out, print_problems
+from .cli_common import err, out, print_problems
 from .errors import ReferenceDataError, SubmissionError
+from .safetext import terminal
 
 INSTALL_HINT = ("The baselines need the 'baselines' extra (torch, transformers, ...): "
                 "pip install 'ntire-t2iqa[baselines]'  (on a CPU-only machine install torch's CPU build first).")
@@ -114,4 +115,4 @@ def run_command(name: str, data: str, split: str, weights: str, out_zip: str, de
         err.print(f"[bold red]the {spec.name} submission is invalid[/bold red]; not written.")
         sys.exit(1)
     out.print(f"[bold green]valid[/bold green] {spec.track} submission: {n} images, "
-              f"{elapsed / max(n, 1):.4f} s per image -> {esc(out_zip)}")
+              f"{elapsed / max(n, 1):.4f} s per image -> {terminal(out_zip)}")

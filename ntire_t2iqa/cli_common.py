@@ -10,13 +10,15 @@ import click
 from rich.console import Console
 
 from .archive import Limits, MiB
-from .errors import Problem, ReferenceDataError, SubmissionError
+from .errors import Problem, ReferenceDataError, SubmissionError, count
+from .safetext import terminal
 
 TRACK = click.Choice(["align", "structure"])
-MAX_SHOWN = 50
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No highlighting and no :emoji: codes: text from a submission is shown as it is written
+# (and markup in it is escaped with safetext.terminal wherever it is printed).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def make_limits(max_json_mib: float | None, max_pkl_mib: float | None) -> Limits:
@@ -39,27 +41,19 @@ def limit_options(func: Any) -> Any:
 
 
 def print_problems(problems: list[Problem], console: Console) -> None:
-    shown = 0
+    """Print a report's problems (already bounded: a few dozen, the rest counted by kind)."""
     for p in problems:
-        if shown == MAX_SHOWN:
-            console.print(f"[dim]... and {len(problems) - MAX_SHOWN} more (use --json to see all)[/dim]")
-            break
         mark = "[bold red]error[/bold red]  " if p.severity == "error" else "[yellow]warning[/yellow]"
-        console.print(f"{mark} {esc(p.where)}: {esc(p.what)}")
+        console.print(f"{mark} {terminal(p.where)}: {terminal(p.what)}")
         if p.fix:
-            console.print(f"         [green]fix:[/green] {esc(p.fix)}")
-        shown += 1
-
-
-def esc(text: str) -> str:
-    return text.replace("[", "\\[")
+            console.print(f"         [green]fix:[/green] {terminal(p.fix)}")
 
 
 def reference_failure(exc: ReferenceDataError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"error": "reference", "message": str(exc)}))
     else:
-        err.print(f"[bold red]{esc(str(exc))}[/bold red]")
+        err.print(f"[bold red]{terminal(str(exc))}[/bold red]")
     sys.exit(2)
 
 
@@ -71,5 +65,5 @@ def submission_failure(exc: SubmissionError, as_json: bool, not_done: str = "not
                                "warnings": [p.to_dict() for p in exc.problems if p.severity == "warning"]}))
     else:
         print_problems(exc.problems, err)
-        err.print(f"[bold red]invalid[/bold red]: {len(exc.errors)} error(s); {not_done}.")
+        err.print(f"[bold red]invalid[/bold red]: {count(exc.problems, 'error'):,} error(s); {not_done}.")
     sys.exit(1)

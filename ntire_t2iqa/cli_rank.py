@@ -9,10 +9,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import codalab, metrics
-from .cli_common import TRACK, err, esc, out, reference_failure
+from .cli_common import TRACK, err, out, reference_failure
 from .errors import ReferenceDataError
 from .leaderboard import FORMATS, rank, render
 from .leaderboard.export import to_table
+from .safetext import terminal
 
 
 @click.command("rank")
@@ -58,7 +59,7 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
         err.print(f"{len(board.invalid)} invalid submission(s); see `ntire-t2iqa leaderboard --db {db} "
                   f"--track {track} --format md`.")
     for line in summary.failed:
-        err.print(f"[red]not scored (will be retried):[/red] {esc(line)}")
+        err.print(f"[red]not scored (will be retried):[/red] {terminal(line)}")
     sys.exit(1 if summary.failed else 0)
 
 

@@ -12,17 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
 
+from .safetext import html as escape
+
 PALETTE = ("#3366cc", "#dc3912", "#ff9900", "#109618", "#990099")
-
-
-def escape(text: object) -> str:
-    """HTML-escape any value's text (quotes included)."""
-    return html.escape(str(text), quote=True)
 
 
 def axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:

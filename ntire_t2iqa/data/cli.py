@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from ..cli_common import err, out
 from ..errors import ReferenceDataError
+from ..safetext import terminal
 from .build_ref import build_align_reference, build_structure_reference
 from .demo import DemoRow, run_demo
 from .folds import FOLDS_NAME, make_folds, training_files
@@ -24,12 +25,10 @@ from .synth import SIZES, synthesize
 from .trivial import KINDS, write_trivial
 
 TRACK = click.Choice(["align", "structure"])
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/bold red] {str(exc).replace('[', chr(92) + '[')}")
+    err.print(f"[bold red]error:[/bold red] {terminal(str(exc))}")
     sys.exit(2)
 
 
@@ -205,7 +204,7 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
             out.print(f"Where {label} ({track}) loses points: {page}")
         for row in rows:
             for problem in row.errors[:3]:
-                out.print(f"[red]{row.track} {row.label}:[/red] {problem.replace('[', chr(92) + '[')}")
+                out.print(f"[red]{row.track} {row.label}:[/red] {terminal(problem)}")
         made = f"generated in {timings['generate']:.1f} s, " if timings["generate"] else "reused, "
         out.print(f"Challenge {out_dir}/ {made}submissions in {submissions}/, "
                   f"total {time.perf_counter() - start:.1f} s.")

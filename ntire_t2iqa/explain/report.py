@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import metrics
+from ..safetext import terminal
 from ..svgplot import PALETTE, Plot, padded_range
 from ..svgplot import escape as _e
 from . import Explanation
@@ -97,14 +98,14 @@ def _findings(ex: Explanation) -> list[str]:
 
 def print_summary(ex: Explanation, console: Console, rows: int = 10) -> None:
     """The headline, the key findings and the first ``rows`` rows of every table."""
-    head = Table(title=f"{ex.submission}: {TRACK_TITLES[ex.track]} ({ex.result.n_images} images)")
+    head = Table(title=f"{terminal(ex.submission)}: {TRACK_TITLES[ex.track]} ({ex.result.n_images} images)")
     head.add_column("metric")
     head.add_column("value", justify="right")
     for key, value in _headline(ex):
-        head.add_row(key, value)
+        head.add_row(terminal(key), terminal(value))
     console.print(head)
     for line in _findings(ex):
-        console.print(line.replace("[", "\\["))
+        console.print(terminal(line))
     for _, title, cols, data in _sections(ex):
         if not data:
             continue
@@ -112,10 +113,10 @@ def print_summary(ex: Explanation, console: Console, rows: int = 10) -> None:
         for i, (_, heading) in enumerate(cols):
             table.add_column(heading, justify="left" if i == 0 else "right", overflow="fold")
         for row in data[:rows]:
-            table.add_row(*(fmt(row[k], DIGITS.get(k, 4)).replace("[", "\\[") for k, _ in cols))
+            table.add_row(*(terminal(fmt(row[k], DIGITS.get(k, 4))) for k, _ in cols))
         console.print(table)
     for note in ex.result.warnings:
-        console.print(f"[yellow]warning[/yellow] {note.replace('[', chr(92) + '[')}")
+        console.print(f"[yellow]warning[/yellow] {terminal(note)}")
 
 
 # --------------------------------------------------------------------------- HTML

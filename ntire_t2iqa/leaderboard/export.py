@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from .. import safetext
 from .ranking import COMPONENTS, Leaderboard, Row
 
 LABELS = {"srcc": "SRCC", "plcc": "PLCC", "acc": "ACC", "f1": "F1"}
@@ -55,9 +56,9 @@ def to_table(board: Leaderboard) -> Table:
     for col in _columns(board):
         table.add_column(col, justify="left" if col in ("Team", "Leader") else "right")
     for row in board.rows:
-        table.add_row(*_cells(board, row))
+        table.add_row(*map(safetext.terminal, _cells(board, row)))
     for row in board.baselines:
-        table.add_row(*_cells(board, row), style="dim")
+        table.add_row(*map(safetext.terminal, _cells(board, row)), style="dim")
     return table
 
 
@@ -68,7 +69,7 @@ def to_csv(board: Leaderboard) -> str:
     fields = list(rows[0]) if rows else ["rank", "team", "leader", "main_score"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: safetext.csv_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -78,22 +79,21 @@ def to_markdown(board: Leaderboard) -> str:
     lines = [f"## {TRACK_TITLES[board.track]}", "", "| " + " | ".join(cols) + " |",
              "|" + "|".join("---" if c in ("Team", "Leader") else "---:" for c in cols) + "|"]
     for row in [*board.rows, *board.baselines]:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(board, row)) + " |")
+        lines.append("| " + " | ".join(safetext.markdown(c) for c in _cells(board, row)) + " |")
     if board.invalid:
         lines += ["", f"Invalid submissions ({len(board.invalid)}):", ""]
         for rec in board.invalid:
-            reason = rec["reason"][0] if rec["reason"] else {"where": "", "what": "invalid"}
-            lines.append(f"- {rec['team']} ({rec['submitted_at']}): {reason['where']}: {reason['what']}")
+            where, what = first_reason(rec)
+            lines.append(f"- {safetext.markdown(rec['team'])} ({safetext.markdown(rec['submitted_at'])}): "
+                         f"{safetext.markdown(where)}: {safetext.markdown(what)}")
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+def first_reason(rec: dict[str, Any]) -> tuple[str, str]:
+    """``(where, what)`` of an invalid submission's first stored problem, each clipped for a listing."""
+    reason = (rec.get("reason") or [{}])[0]
+    where, what = str(reason.get("where", "")), str(reason.get("what", "invalid"))
+    return safetext.clip(where, 120), safetext.clip(what, 300)
 
 
 def to_latex(board: Leaderboard) -> str:
@@ -102,22 +102,23 @@ def to_latex(board: Leaderboard) -> str:
     head = ["Rank", "Team", "Leader", "Main Score", *(LABELS[c] for c in comps)]
     lines = [r"\begin{table*}[t]", r"\centering",
              rf"\caption{{Results of the NTIRE 2025 T2I quality assessment challenge, "
-             rf"{latex_escape(TRACK_TITLES[board.track])}.}}",
+             rf"{safetext.latex(TRACK_TITLES[board.track])}.}}",
              rf"\label{{tab:{board.track}}}",
              r"\begin{tabular}{cll" + "c" * (1 + len(comps)) + "}", r"\toprule",
              " & ".join(head) + r" \\", r"\midrule"]
     for row in board.rows:
-        cells = [str(row.rank), latex_escape(row.display_team), latex_escape(row.leader),
+        cells = [str(row.rank), safetext.latex(row.display_team), safetext.latex(row.leader),
                  _fmt(row.main_score), *(_fmt(row.components[c]) for c in comps)]
         lines.append(" & ".join(cells) + r" \\")
     if board.baselines:
         lines.append(r"\midrule")
         for row in board.baselines:
-            cells = ["-", latex_escape(row.display_team), latex_escape(row.leader), _fmt(row.main_score),
+            cells = ["-", safetext.latex(row.display_team), safetext.latex(row.leader), _fmt(row.main_score),
                      *(_fmt(row.components[c]) for c in comps)]
             lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return (safetext.LATEX_NON_LATIN_NOTE + "\n" + text) if safetext.needs_unicode_engine(text) else text
 
 
 def to_json(board: Leaderboard) -> str:
