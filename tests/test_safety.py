@@ -450,13 +450,13 @@ def test_inflate_backends_agree(backend: str, name: str, tmp_path: Path, monkeyp
     """Deflated members read the same, and damage is caught the same, with zlib-ng and the zlib fallback."""
     import zlib
 
-    from ntire_t2iqa import archive
+    from ntire_t2iqa.archive import zipread
 
     if backend == "zlib":
-        monkeypatch.setattr(archive, "_zlib", zlib)
+        monkeypatch.setattr(zipread, "_zlib", zlib)
     else:
         pytest.importorskip("zlib_ng")
-        assert archive._zlib is not zlib
+        assert zipread._zlib is not zlib
     for track in ("align", "structure"):
         if name == "valid":
             sub = tmp_path / f"{track}.zip"
@@ -501,12 +501,12 @@ def test_pickle_scanner_with_short_reads_and_truncation(protocol: int, step: int
 
 def _scan_outcome(data: bytes, fast: bool) -> tuple[str, Any]:
     """What the pickle scanner hands on (or raises) for ``data``, with or without its inline fast paths."""
-    from ntire_t2iqa import archive
+    from ntire_t2iqa.archive import pickle_scan
 
-    scanner = archive._PickleScanner(io.BytesIO(data))
+    scanner = pickle_scan._PickleScanner(io.BytesIO(data))
     if not fast:
         kinds, sizes, names = scanner._fast
-        scanner._fast = ((archive._K_GENERIC,) * 256, sizes, names)
+        scanner._fast = ((pickle_scan._K_GENERIC,) * 256, sizes, names)
     try:
         return "ok", io.BufferedReader(scanner, 64).read()
     except Exception as exc:  # noqa: BLE001 - the outcome is compared, whatever it is
