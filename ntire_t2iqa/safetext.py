@@ -83,10 +83,10 @@ def quote(value: Any, limit: int = MAX_QUOTE) -> str:
     Anything but a string is named by its type alone (never ``repr``: a hostile object's
     repr can be huge or recurse without end).
     """
-    if isinstance(value, str):
+    if isinstance(value, str):  # repr escapes exactly what visible() does: every non-printable character
         if len(value) <= limit:
-            return repr(visible(value))
-        return repr(visible(value[:limit])) + f"… ({len(value):,} characters)"
+            return repr(value)
+        return repr(value[:limit]) + f"… ({len(value):,} characters)"
     return f"<{type(value).__name__}>"
 
 
