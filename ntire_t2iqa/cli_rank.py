@@ -69,14 +69,27 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--pick", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--phase", default=None, help="Only this manifest phase.")
-@click.option("--team", default=None, help="HTML: the team whose predicted-vs-reference scatter is drawn.")
+@click.option("--private", is_flag=True,
+              help="HTML for organizers only: adds a predicted-vs-reference scatter, which shows hidden "
+                   "reference values. Never publish this page.")
+@click.option("--team", default=None,
+              help="With --private: the team whose scatter is drawn (default: the top row).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
-def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | None, team: str | None,
-                        out_path: str | None) -> None:
-    """Export a stored leaderboard as a table, CSV, Markdown, LaTeX, HTML or JSON."""
+def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | None, private: bool,
+                        team: str | None, out_path: str | None) -> None:
+    """Export a stored leaderboard as a table, CSV, Markdown, LaTeX, HTML or JSON.
+
+    Every format is fit to publish (per-submission aggregates only), except the HTML page
+    made with --private, which shows hidden per-image reference values.
+    """
+    if private and fmt != "html":
+        raise click.UsageError("--private applies to --format html only")
+    if team is not None and not private:
+        raise click.UsageError("--team picks the scatter of the organizer-only page, which shows hidden reference "
+                               "values: add --private (and never publish that page)")
     try:
-        rendered = render(db, track, fmt, pick, phase, team)
+        rendered = render(db, track, fmt, pick, phase, team, private)
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return
@@ -84,6 +97,8 @@ def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | N
         out.print(to_table(rendered))  # type: ignore[arg-type]
         return
     assert isinstance(rendered, str)
+    if private:
+        err.print("[bold red]organizer-only page: it shows hidden reference values; do not publish it[/bold red]")
     if out_path:
         Path(out_path).write_text(rendered, encoding="utf-8")
         err.print(f"wrote {out_path}")

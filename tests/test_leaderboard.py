@@ -125,8 +125,10 @@ def test_exports(challenge, tmp_path) -> None:
     assert md.count("\n| ") == 1 + len(board.rows) and "Invalid submissions (1)" in md
     payload = json.loads(render(db, "align", "json"))
     assert payload["rows"][0]["main_score"] == board.rows[0].main_score and len(payload["invalid"]) == 1
-    page = render(db, "align", "html", team="gamma")
-    assert page.count('<tr class="ranked">') == 4 and 'data-plot="scatter"' in page and "gamma" in page
+    page = render(db, "align", "html")
+    assert page.count('<tr class="ranked">') == 4 and 'data-plot="scatter"' not in page and "gamma" in page
+    page = render(db, "align", "html", team="gamma", private=True)  # organizer-only: the scatter
+    assert 'data-plot="scatter"' in page and "Predicted vs reference score: gamma" in page
 
 
 def _results_count(db) -> int:

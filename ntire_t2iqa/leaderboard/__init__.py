@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ReferenceDataError
 from ..metrics import PLCC_FITS
 from . import collect, export, html, ranking
@@ -64,10 +66,20 @@ def stored_scope(store: Store, track: str) -> Scope:
 
 
 def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str | None = None,
-           team: str | None = None) -> str | Leaderboard:
-    """Render a stored leaderboard in ``fmt`` (``table`` returns the :class:`Leaderboard` itself)."""
+           team: str | None = None, private: bool = False) -> str | Leaderboard:
+    """Render a stored leaderboard in ``fmt`` (``table`` returns the :class:`Leaderboard` itself).
+
+    Every format without ``private`` is fit to publish: per-submission aggregates only, no
+    per-image value. ``private=True`` (HTML only) adds the predicted-vs-reference scatter of
+    ``team`` (default: the top row), which shows hidden reference scores: the page says on
+    top that it is for organizers only.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if private and fmt != "html":
+        raise ValueError("private applies to the HTML page only")
+    if team is not None and not private:
+        raise ValueError("team selects the scatter of the organizer-only page; pass private=True")
     if not Path(db).is_file():
         raise ReferenceDataError(str(db), "does not exist.", "Run `ntire-t2iqa rank` first or check --db.")
     with Store(db) as store:
@@ -77,20 +89,25 @@ def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str 
             return board
         if fmt == "html":
             scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok"]
-            scatter = None
-            pool = [*board.rows, *board.baselines]
-            chosen = next((r for r in pool if team in (r.team, r.display_team)), None) if team else \
-                (pool[0] if pool else None)
-            if team and chosen is None:
-                raise ReferenceDataError(str(db), f"has no team {team!r} on the {track} leaderboard.")
-            if chosen is not None:
-                d = store.details(scope, chosen.sha256)
-                key_pred, key_gt = ("pred_total", "gt_total") if track == "align" else ("pred_score", "gt_score")
-                if key_pred in d:
-                    scatter = (chosen.display_team, d[key_pred], d[key_gt])
-            return html.to_html(board, scores, scatter)
+            scatter = _private_scatter(store, scope, board, team) if private else None
+            return html.to_html(board, scores, scatter, private=private)
     return {"csv": export.to_csv, "md": export.to_markdown, "latex": export.to_latex,
             "json": export.to_json}[fmt](board)
+
+
+def _private_scatter(store: Store, scope: Scope, board: Leaderboard,
+                     team: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(team, predicted, reference) per image for the organizer-only page: hidden reference values."""
+    pool = [*board.rows, *board.baselines]
+    chosen = next((r for r in pool if team in (r.team, r.display_team)), None) if team else \
+        (pool[0] if pool else None)
+    if team and chosen is None:
+        raise ReferenceDataError(str(store.path), f"has no team {team!r} on the {scope.track} leaderboard.")
+    if chosen is None:
+        return None
+    d = store.details(scope, chosen.sha256)
+    key_pred, key_gt = ("pred_total", "gt_total") if scope.track == "align" else ("pred_score", "gt_score")
+    return (chosen.display_team, d[key_pred], d[key_gt]) if key_pred in d else None
 
 
 __all__ = ["FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "rank", "render", "stored_scope"]

@@ -21,7 +21,16 @@ figure { display: inline-block; margin: 1rem 2rem 1rem 0; vertical-align: top; }
 figcaption { font-size: 0.9rem; color: #555; }
 .invalid li { font-size: 0.9rem; }
 svg text { font-size: 11px; fill: #333; }
+#private-banner { background: #b00020; color: #fff; font-weight: bold; padding: 1rem 1.5rem; margin: 0 0 1rem;
+                  border: 4px solid #600; font-size: 1.1rem; }
 """
+
+#: Shown at the top of a page made with ``private``: it holds hidden per-image reference values.
+PRIVATE_NOTICE = "ORGANIZERS ONLY - DO NOT PUBLISH"
+_PRIVATE_BANNER = (f'<div id="private-banner" role="alert">{PRIVATE_NOTICE}. This page holds hidden reference '
+                   "values: the predicted-vs-reference scatter places every test image at its reference score, "
+                   "so a team that knows its own predictions can read the hidden labels from it. Share it only "
+                   "with organizers; publish the page made without --private.</div>")
 
 
 def histogram_svg(values: Sequence[float], title: str = "Main score of every valid submission") -> str:
@@ -66,7 +75,10 @@ def components_svg(board: Leaderboard) -> str:
 
 
 def scatter_svg(pred: np.ndarray, gt: np.ndarray, team: str, max_points: int = 3000) -> str:
-    """Predicted vs reference score for one team (subsampled to ``max_points``)."""
+    """Predicted vs reference score for one team (subsampled to ``max_points``).
+
+    Organizer-only: the points reveal the hidden per-image reference scores (see :func:`to_html`).
+    """
     pred, gt = np.asarray(pred, float), np.asarray(gt, float)
     if pred.size > max_points:
         keep = np.random.default_rng(0).choice(pred.size, max_points, replace=False)
@@ -78,9 +90,17 @@ def scatter_svg(pred: np.ndarray, gt: np.ndarray, team: str, max_points: int = 3
     return plot.svg()
 
 
-def to_html(board: Leaderboard, all_scores: Sequence[float], scatter: tuple[str, np.ndarray, np.ndarray] | None,
-            title: str | None = None) -> str:
-    """The whole page: title, table, invalid list and the three plots."""
+def to_html(board: Leaderboard, all_scores: Sequence[float],
+            scatter: tuple[str, np.ndarray, np.ndarray] | None = None, title: str | None = None,
+            private: bool = False) -> str:
+    """The whole page: title, table, invalid list, the main-score histogram and the component bars.
+
+    The default page holds per-submission aggregates only and is fit to publish. A ``scatter``
+    (team, predicted, reference per image) reveals hidden reference values, so it is drawn only
+    on a ``private`` page (a scatter makes the page private), whose <title> and a banner at the
+    top say that it is for organizers only.
+    """
+    private = private or scatter is not None
     cols = _columns(board)
     head = "".join(f'<th class="{c.lower()}">{_e(c)}</th>' for c in cols)
     body = []
@@ -95,13 +115,14 @@ def to_html(board: Leaderboard, all_scores: Sequence[float], scatter: tuple[str,
                f"<figure>{components_svg(board)}<figcaption>Components per team.</figcaption></figure>"]
     if scatter is not None:
         team, pred, gt = scatter
-        figures.append(f"<figure>{scatter_svg(pred, gt, team)}<figcaption>Each point is one test image."
-                       "</figcaption></figure>")
+        figures.append(f"<figure>{scatter_svg(pred, gt, team)}<figcaption>Each point is one test image, at its "
+                       "hidden reference score (organizers only).</figcaption></figure>")
     heading = title or f"NTIRE 2025 T2I quality assessment, {TRACK_TITLES[board.track]}"
+    page_title = f"{PRIVATE_NOTICE}: {heading}" if private else heading
     notes = (f"<p>95% intervals from a paired bootstrap over images ({board.resamples} resamples); P(flip) is the "
              "share of resamples in which a team falls below the next rank.</p>") if board.resamples else ""
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(heading)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>{_e(heading)}</h1>"
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(page_title)}</title>'
+            f"<style>{_CSS}</style></head><body>{_PRIVATE_BANNER if private else ''}<h1>{_e(heading)}</h1>"
             f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{notes}'
             + (f'<h2>Invalid submissions</h2><ul class="invalid">{invalid}</ul>' if invalid else "")
             + f'<h2>Plots</h2><div id="plots">{"".join(figures)}</div></body></html>\n')
