@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -68,10 +67,8 @@ def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
     monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     runner = CliRunner()
-    start = time.perf_counter()
     result = runner.invoke(main, ["demo", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert time.perf_counter() - start < 60
     for label in ("constant", "random", "oracle σ=0.3", "structure", "align"):
         assert label in result.output
     assert (tmp_path / "demo" / "manifest.json").is_file()
