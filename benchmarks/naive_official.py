@@ -1,6 +1,6 @@
 """A plain, independent implementation of the two official scoring programs.
 
-Written directly from SPEC.md, the way the challenge's CodaLab scorers do it: sort and
+Written directly from docs/scoring.md, the way the challenge's CodaLab scorers do it: sort and
 pair by position (Track 1), draw every pair of contours filled on full 512 x 512
 canvases to get one IoU (Track 2). It is deliberately slow and simple: it is the
 reference the toolkit is checked against, so it imports nothing from ``ntire_t2iqa``.

@@ -3,7 +3,7 @@ accuracy, and region F1 from pooled counts.
 
 Every function returns plain floats and a list of warnings. Where the official programs
 would give NaN or crash (constant inputs, a fit that fails, 0/0), the value is defined
-as SPEC.md says and a warning explains what happened.
+as docs/scoring.md says and a warning explains what happened.
 
 Example:
     >>> import numpy as np

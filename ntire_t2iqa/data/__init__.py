@@ -1,7 +1,7 @@
 """Synthetic mini-challenge, reference building, prompt-grouped folds and trivial predictors.
 
 Real EvalMuse data is large and not always reachable. This package builds a small
-challenge with the official file formats (SPEC.md) and a learnable signal, so the
+challenge with the official file formats (docs/scoring.md) and a learnable signal, so the
 scorer, the ranking and the baselines can run end to end anywhere.
 
 Commands (``ntire-t2iqa data ...``)::
