@@ -7,10 +7,12 @@ Two audiences never mix:
   contain a value taken from the hidden reference.
 * :class:`ReferenceDataError` is for the organizer: the hidden reference (or the
   public inputs) could not be read. Its message may name reference files and keys.
+  :class:`StoreError` is organizer-facing too: the SQLite results store cannot be used.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -90,7 +92,7 @@ class ProblemLog:
             self._kept.append(problem)
             return
         if key not in self._dropped:
-            self._dropped[key] = [0, problem.where.split(",")[0], problem.fix]
+            self._dropped[key] = [0, re.split(r", |: ", problem.where, maxsplit=1)[0], problem.fix]
         self._dropped[key][0] += problem.count
 
     def extend(self, problems: Iterable[Problem]) -> None:
@@ -152,6 +154,17 @@ class ReferenceDataError(ToolkitError):
     def __init__(self, where: str, what: str, fix: str = ""):
         self.where, self.what, self.fix = where, what, fix
         text = f"reference error: {where}: {what}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)
+
+
+class StoreError(ToolkitError):
+    """The results store cannot be used (organizer-facing): missing, not ours, damaged, read-only, full, locked."""
+
+    def __init__(self, where: str, what: str, fix: str = ""):
+        self.where, self.what, self.fix = where, what, fix
+        text = f"results store error: {where}: {what}"
         if fix:
             text += f" Fix: {fix}"
         super().__init__(text)

@@ -8,10 +8,11 @@ import stat
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import Problem, SubmissionError, error
+from ..errors import Problem, SubmissionError, bounded, error
 from .messages import _human, _one_line
 from .zipread import _ENCRYPTED, _METHODS, _PATCHED, Limits, MiB, _LimitedReader, _open_regular, _ZipMemberReader
 
@@ -167,7 +168,7 @@ def open_submission(path: str | os.PathLike[str], required: tuple[str, ...],
             total += info.file_size
             names.append(name)
             accepted[name] = info
-    problems = _capped(problems, path.name, zip_fix)
+    problems = _capped(problems)
     if total > limits.max_total_bytes:
         problems.append(error(path.name, f"expands to {_human(total)}; the limit is {_human(limits.max_total_bytes)}.",
                               "Shrink the files."))
@@ -175,16 +176,9 @@ def open_submission(path: str | os.PathLike[str], required: tuple[str, ...],
     return SubmissionSource(path, "zip", names, limits, accepted, rezip), problems
 
 
-#: Most problems listed for one archive (an archive of a million junk members gets one summary line).
-MAX_MEMBER_PROBLEMS = 50
-
-
-def _capped(problems: list[Problem], container: str, fix: str) -> list[Problem]:
-    if len(problems) <= MAX_MEMBER_PROBLEMS:
-        return problems
-    rest = len(problems) - MAX_MEMBER_PROBLEMS + 1
-    return [*problems[:MAX_MEMBER_PROBLEMS - 1],
-            error(container, f"has {rest} more problems with its members (not listed).", fix)]
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """The member problems of one archive or folder, bounded (a million junk members give one summary line)."""
+    return bounded(replace(p, kind=p.kind or "problems with members") for p in problems)
 
 
 def _unsafe_name(name: str) -> bool:
@@ -288,7 +282,7 @@ def _open_folder(path: Path, required: tuple[str, ...],
                 total += st.st_size
                 names.append(name)
     fix = f"Put {' and '.join(required)} in the folder."
-    problems = _capped(problems, path.name, keep)
+    problems = _capped(problems)
     if total > limits.max_total_bytes:
         problems.append(error(str(path.name), f"holds {_human(total)}; the limit is "
                               f"{_human(limits.max_total_bytes)}.", "Shrink the files."))

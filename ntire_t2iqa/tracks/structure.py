@@ -53,7 +53,7 @@ def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list
     first_squeezed = ""
     for name, entry in obj.items():
         if not isinstance(name, str):
-            log.add(error(f"{OUTPUT}, a key", f"is {describe(name)}; image names must be strings.",
+            log.add(error(f"{OUTPUT}, key {_key_label(name)}", f"is {describe(name)}; image names must be strings.",
                           "Use the test image's file name without extension as the key.", "keys that are not strings"))
             continue
         where = f"{OUTPUT}, image {quote(name)}"
@@ -89,6 +89,15 @@ def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list
     if not obj:
         log.add(error(OUTPUT, "holds no images.", PICKLE_FIX))
     return records, log.problems()
+
+
+def _key_label(key: Any) -> str:
+    """A non-string dict key for a message: short numbers and bytes as written, anything else by type."""
+    if isinstance(key, (int, float)) and not isinstance(key, bool) and abs(key) < 1e15:
+        return repr(key)
+    if isinstance(key, bytes):
+        return repr(key[:40]) + ("…" if len(key) > 40 else "")
+    return f"of type {type(key).__name__}"
 
 
 def _finite_score(value: Any) -> bool:
