@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import PurePath
 from typing import Any
 
 from rich.table import Table
@@ -84,8 +85,9 @@ def to_markdown(board: Leaderboard) -> str:
         lines += ["", f"Invalid submissions ({len(board.invalid)}):", ""]
         for rec in board.invalid:
             where, what = first_reason(rec)
-            lines.append(f"- {safetext.markdown(rec['team'])} ({safetext.markdown(rec['submitted_at'])}): "
-                         f"{safetext.markdown(where)}: {safetext.markdown(what)}")
+            lines.append(f"- {safetext.markdown(rec['team'])} ({safetext.markdown(rec['submitted_at'])}, "
+                         f"{safetext.markdown(PurePath(rec['path']).name)}): {safetext.markdown(where)}: "
+                         f"{safetext.markdown(what)}")
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +125,7 @@ def to_latex(board: Leaderboard) -> str:
 
 def to_json(board: Leaderboard) -> str:
     """JSON: rows, baselines, invalid submissions (with reasons) and the bootstrap size."""
-    invalid = [{"team": r["team"], "path": r["path"], "submitted_at": r["submitted_at"], "reasons": r["reason"]}
-               for r in board.invalid]
+    invalid = [{"team": r["team"], "file": PurePath(r["path"]).name, "submitted_at": r["submitted_at"],
+                "reasons": r["reason"]} for r in board.invalid]  # the file's name: never the organizer's folders
     return json.dumps({"track": board.track, "rows": records(board), "invalid": invalid,
                        "pending": board.pending, "resamples": board.resamples}, indent=2)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import numpy as np
 
 from ..svgplot import PALETTE, Plot, padded_range
 from ..svgplot import escape as _e
-from .export import LABELS, TRACK_TITLES, _cells, _columns
+from .export import LABELS, TRACK_TITLES, _cells, _columns, first_reason
 from .ranking import COMPONENTS, Leaderboard
 
 _CSS = """
@@ -108,9 +109,8 @@ def to_html(board: Leaderboard, all_scores: Sequence[float],
         cls = "baseline" if row.is_baseline else "ranked"
         cells = "".join(f'<td class="{c.lower()}">{_e(v)}</td>' for c, v in zip(cols, _cells(board, row)))
         body.append(f'<tr class="{cls}">{cells}</tr>')
-    invalid = "".join(
-        f"<li>{_e(r['team'])} ({_e(r['submitted_at'])}): "
-        f"{_e((r['reason'] or [{'what': 'invalid'}])[0].get('what', ''))}</li>" for r in board.invalid)
+    invalid = "".join(f"<li>{_e(r['team'])} ({_e(r['submitted_at'])}, {_e(PurePath(r['path']).name)}): "
+                      f"{_e(': '.join(first_reason(r)))}</li>" for r in board.invalid)
     figures = [f"<figure>{histogram_svg(all_scores)}<figcaption>Distribution of main scores.</figcaption></figure>",
                f"<figure>{components_svg(board)}<figcaption>Components per team.</figcaption></figure>"]
     if scatter is not None:
