@@ -535,5 +535,133 @@ def test_pickle_scanner_fast_paths_match_the_generic_path() -> None:
                 else:
                     del mutant[at]
             cases.append(bytes(mutant))
+    cases += [_as_value(_mixed_levels(150)), _as_value(_memo_list_links(5)), _as_key(_memo_tuple_doubling(30)),
+              b"\x80\x04]\x94h\x00a.", b"\x80\x04K\x01\x85K\x02b."]  # a self-append; BUILD on a tuple
     for data in cases:
         assert _scan_outcome(data, fast=True) == _scan_outcome(data, fast=False), data
+
+
+# --------------------------------------------------------------------------- nesting and re-use in pickles
+
+_DEEP = 100_000
+
+
+def _long_get(i: int) -> bytes:
+    return b"j" + i.to_bytes(4, "little")  # LONG_BINGET
+
+
+def _as_key(key_ops: bytes) -> bytes:
+    """``{<key>: None}`` around opcodes that push the key."""
+    return b"\x80\x04}" + key_ops + b"Ns."
+
+
+def _as_value(value_ops: bytes) -> bytes:
+    """``{"img0": <value>}`` around opcodes that push the value."""
+    return b"\x80\x04}\x8c\x04img0" + value_ops + b"s."
+
+
+def _mixed_levels(depth: int) -> bytes:
+    """A list in a tuple in a dict value in a list ... ``depth`` levels, each built on the stack."""
+    levels = [(b"]", b"a"), (b"(", b"t"), (b"}K\x01", b"s")]  # list+APPEND, MARK+TUPLE, dict+SETITEM
+    open_ = b"".join(levels[i % 3][0] for i in range(depth))
+    close = b"".join(levels[i % 3][1] for i in reversed(range(depth)))
+    return open_ + b"N" + close
+
+
+def _memo_tuple_chain(depth: int) -> bytes:
+    """Tuples nested by re-use: t0 = (); t(i+1) = (t(i),), each fetched again from the memo."""
+    ops = b")\x94"
+    for i in range(depth):
+        ops += b"0" + _long_get(i) + b"\x85\x94"  # POP, GET t(i), TUPLE1, MEMOIZE
+    return ops
+
+
+def _memo_list_links(depth: int) -> bytes:
+    """``depth`` empty lists, then each appended to the one before through memo references."""
+    ops = b"]\x94" * depth
+    for i in range(depth - 1):
+        ops += _long_get(i) + _long_get(i + 1) + b"a0"  # GET l(i), GET l(i+1), APPEND, POP
+    return ops + b"0" * depth + _long_get(0)
+
+
+def _memo_tuple_doubling(levels: int) -> bytes:
+    """t0 = (); t(i+1) = (t(i), t(i)): a few hundred bytes that stand for 2**levels tuples."""
+    ops = b")\x94"
+    for i in range(levels):
+        ops += b"0" + _long_get(i) + _long_get(i) + b"\x86\x94"
+    return ops
+
+
+_HOSTILE_NESTING = {
+    "frozenset-key-mark-based": (_as_key(b"(" * _DEEP + b"\x91" * _DEEP), "nested more than 100 levels"),
+    "tuple-value-stack-based": (_as_value(b")" + b"\x85" * _DEEP), "nested more than 100 levels"),
+    "tuple-value-mark-based": (_as_value(b"(" * _DEEP + b"t" * _DEEP), "nested more than 100 levels"),
+    "list-value-mark-based": (_as_value(b"(" * _DEEP + b"l" * _DEEP), "nested more than 100 levels"),
+    "list-value-append": (_as_value(b"]" * _DEEP + b"a" * (_DEEP - 1)), "nested more than 100 levels"),
+    "dict-value-setitem": (_as_value(b"}K\x01" * _DEEP + b"N" + b"s" * _DEEP), "nested more than 100 levels"),
+    "dict-value-mark-based": (_as_value(b"(K\x01" * _DEEP + b"N" + b"d" * _DEEP), "nested more than 100 levels"),
+    "frozensets-in-a-set": (_as_value(b"\x8f(" + b"(" * _DEEP + b"\x91" * _DEEP + b"\x90"),
+                            "nested more than 100 levels"),
+    "list-tuple-dict-mixed": (_as_value(_mixed_levels(_DEEP)), "nested more than 100 levels"),
+    "tuple-key-memo-chain": (_as_key(_memo_tuple_chain(_DEEP)), "nested more than 100 levels"),
+    "list-value-memo-links": (_as_value(_memo_list_links(_DEEP)), "after storing it in another one or fetching"),
+    "tuple-key-memo-doubling": (_as_key(_memo_tuple_doubling(200)), "re-uses its own parts"),
+}
+
+
+@pytest.mark.parametrize("name", list(_HOSTILE_NESTING))
+def test_deep_or_exploding_pickle_is_refused_before_it_is_built(name: str) -> None:
+    """Any container nesting past the bound, however built, is a SubmissionError in well under 2 s."""
+    import time
+
+    data, expect = _HOSTILE_NESTING[name]
+    start = time.perf_counter()
+    with pytest.raises(SubmissionError) as info:
+        load_pickle_restricted(io.BytesIO(data), "output.pkl")
+    assert time.perf_counter() - start < 2.0
+    text = str(info.value)
+    assert "output.pkl" in text and "refused to load" in text and expect in text, text
+
+
+def test_nesting_bound_is_exact_and_honest_submissions_load() -> None:
+    """100 levels of any container load, 101 do not; a normal submission, with or without shared arrays, loads."""
+    from ntire_t2iqa.archive import MAX_NESTING_DEPTH
+
+    assert MAX_NESTING_DEPTH == 100
+    for build in (lambda d: b")" + b"\x85" * (d - 1), lambda d: b"(" * d + b"\x91" * d,
+                  lambda d: b"]" * d + b"a" * (d - 1), _mixed_levels):
+        assert load_pickle_restricted(io.BytesIO(b"\x80\x04" + build(100) + b"."), "x.pkl") is not None
+        with pytest.raises(SubmissionError, match="nested more than 100 levels"):
+            load_pickle_restricted(io.BytesIO(b"\x80\x04" + build(101) + b"."), "x.pkl")
+    rng = np.random.default_rng(3)
+    shared = np.ones((448, 448), np.uint8)
+    for preds in ({f"img{i}": {"score": float(i), "pred_area": (rng.random((64, 48)) > 0.5).astype(np.uint8)}
+                   for i in range(50)},
+                  {f"img{i}": {"score": float(i), "pred_area": shared} for i in range(50)}):
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            got = load_pickle_restricted(io.BytesIO(pickle.dumps(preds, protocol)), "output.pkl")
+            assert got.keys() == preds.keys()
+            for name, entry in preds.items():
+                assert got[name]["score"] == entry["score"]
+                assert np.array_equal(got[name]["pred_area"], entry["pred_area"])
+                assert got[name]["pred_area"].dtype == np.uint8 and type(got[name]["pred_area"]) is np.ndarray
+
+
+def test_deep_frozenset_key_through_the_score_command(tmp_path: Path) -> None:
+    """`ntire-t2iqa score` on output.pkl keyed by a frozenset nested 100,000 deep: exit 1, a message, no traceback."""
+    import helpers
+
+    _, ref = helpers.random_structure(3, pred_size=64)
+    gt = tmp_path / "gt.pkl"
+    gt.write_bytes(pickle.dumps(ref, protocol=4))
+    data, _ = _HOSTILE_NESTING["frozenset-key-mark-based"]
+    sub = tmp_path / "submission.zip"
+    sub.write_bytes(hostile.zip_bytes(hostile.submission("structure", output=data)))
+    script = Path(sys.executable).with_name("ntire-t2iqa")
+    command = [str(script)] if script.exists() else CLI
+    proc = subprocess.run([*command, "score", str(sub), "--track", "structure", "--ref", str(gt)],
+                          capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory, cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and "RecursionError" not in output, output
+    assert "output.pkl" in output and "nested more than 100 levels" in output, output

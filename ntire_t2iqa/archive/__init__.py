@@ -16,13 +16,14 @@ A participant's file is hostile until proven otherwise; every failure is a
 """
 
 from .jsonload import DuplicateKeys, is_non_finite, load_json_strict
-from .pickle_scan import MAX_TUPLE_DEPTH
+from .pickle_scan import MAX_EXPANDED, MAX_NESTING_DEPTH
 from .sources import SubmissionSource, open_submission
 from .unpickle import PICKLE_FIX, RestrictedUnpickler, load_pickle_restricted
 from .zipread import GiB, Limits, MiB
 
 __all__ = [
-    "MAX_TUPLE_DEPTH",
+    "MAX_EXPANDED",
+    "MAX_NESTING_DEPTH",
     "PICKLE_FIX",
     "DuplicateKeys",
     "GiB",

@@ -1,8 +1,13 @@
 """The pickle opcode scanner: a participant's pickle is checked just ahead of the unpickler.
 
-It refuses what CPython's C code would mishandle: tuples nested so deeply that hashing
-them overflows the C stack, and memo indices that would make the unpickler allocate
-gigabytes for a few bytes of input.
+It refuses, before the object is built, what would crash or stall the interpreter:
+containers of any kind (tuples, lists, dicts, sets, objects) nested more than
+:data:`MAX_NESTING_DEPTH` levels deep (hashing, comparing or printing one recurses in C),
+data that re-uses its own parts (memo references) so often that, written out, it would
+hold more than :data:`MAX_EXPANDED` objects (a few hundred bytes can otherwise stand for a
+tuple that takes years to hash), a container changed after it was stored in another one
+or fetched again (which would hide how deep it is), and memo indices that would make the
+unpickler allocate gigabytes for a few bytes of input.
 """
 
 from __future__ import annotations
@@ -13,8 +18,14 @@ from typing import Any, BinaryIO
 #: Read size of the pickle scanner and buffer size in front of the unpickler: small, so that large
 #: payloads (array data) bypass both and land in the unpickler's own buffers directly.
 _SCAN_CHUNK = 1 << 14
-#: Deepest tuple nesting accepted (a submission needs 3).
-MAX_TUPLE_DEPTH = 100
+#: Deepest container nesting accepted, for any mix of tuples, lists, dicts, sets and objects
+#: (a submission needs about 6: dict, dict, array, the array's state, its dtype).
+MAX_NESTING_DEPTH = 100
+#: Most objects that the parts a pickle re-uses (memo GET, DUP) may stand for in all: what
+#: hashing or comparing the data could have to visit beyond what its own opcodes built.
+MAX_EXPANDED = 1 << 26
+#: A LONG4 integer longer than this counts as one object per 8 bytes (its hash is not cached).
+_BIG_INT_BYTES = 64
 #: How far a memo index may run ahead of the number of memo entries.
 _MEMO_SLACK = 1 << 16
 
@@ -24,8 +35,21 @@ class _BadStream(Exception):
     turns one raised while it reads an opcode into ``EOFError('Ran out of input')``."""
 
 
-class _TooDeep(_BadStream):
-    """Tuples nested more than :data:`MAX_TUPLE_DEPTH` levels."""
+class _Unsafe(_BadStream):
+    """A pickle refused on purpose, not a damaged one; the message says what it holds or does."""
+
+
+class _TooDeep(_Unsafe):
+    """Containers nested more than :data:`MAX_NESTING_DEPTH` levels."""
+
+
+# What the scanner knows of one container (or big integer) on the unpickler's stack or in its
+# memo, a "node": the list [depth, size, mutable, shared] (a list: cheaper to make than an object).
+# depth: how deeply containers nest in it; size: how many objects it holds written out without
+# sharing; mutable: a list, dict, set or object that later opcodes may fill; shared: it was stored
+# in another object or fetched again, so it may not change any more. An object that holds nothing
+# else is the plain 0 instead.
+_DEPTH, _SIZE, _MUTABLE, _SHARED = range(4)
 
 
 def _opcode_table() -> dict[int, tuple[str, int, str, bool]]:
@@ -56,8 +80,9 @@ _OPCODES: dict[int, tuple[str, int, str, bool]] | None = None
 # (through _scan), a leaf with a fixed-size argument, a length-prefixed payload, or one of the
 # frequent stack and memo operations handled inline with the same checks as _effect.
 (_K_GENERIC, _K_LEAF, _K_PAYLOAD, _K_NOP, _K_MARK, _K_MEMOIZE, _K_GET, _K_TUPLE_N, _K_TUPLE, _K_REDUCE,
- _K_BUILD, _K_SETITEMS, _K_EFFECT) = range(13)
+ _K_BUILD, _K_SETITEMS, _K_EFFECT, _K_EMPTY) = range(14)
 _INLINE = {"PROTO": _K_NOP, "FRAME": _K_NOP, "MARK": _K_MARK, "MEMOIZE": _K_MEMOIZE, "BINGET": _K_GET,
+           "EMPTY_LIST": _K_EMPTY, "EMPTY_DICT": _K_EMPTY, "EMPTY_SET": _K_EMPTY,
            "LONG_BINGET": _K_GET, "TUPLE1": _K_TUPLE_N, "TUPLE2": _K_TUPLE_N, "TUPLE3": _K_TUPLE_N, "TUPLE": _K_TUPLE,
            "REDUCE": _K_REDUCE, "NEWOBJ": _K_REDUCE, "BUILD": _K_BUILD, "APPEND": _K_BUILD, "SETITEMS": _K_SETITEMS,
            "APPENDS": _K_SETITEMS, "ADDITEMS": _K_SETITEMS}
@@ -83,22 +108,27 @@ def _fast_table(ops: dict[int, tuple[str, int, str, bool]]) -> tuple[tuple[int, 
             kinds[code] = _K_PAYLOAD
     return tuple(kinds), tuple(sizes), tuple(names)
 
-#: Opcodes that push one object that is not a tuple (depth 0).
+#: Opcodes that push one object that holds no other (depth 0).
 _LEAF = frozenset((
     "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING", "SHORT_BINSTRING",
     "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NONE", "NEWTRUE", "NEWFALSE", "UNICODE",
-    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "EMPTY_LIST", "EMPTY_DICT",
-    "EMPTY_SET", "GLOBAL", "PERSID", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER",
+    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "GLOBAL", "PERSID", "EXT1", "EXT2",
+    "EXT4", "NEXT_BUFFER",
 ))
+#: Opcodes that push an empty list, dict or set (depth 1, filled by later opcodes).
+_EMPTY = frozenset(("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"))
 
 
 class _PickleScanner(io.RawIOBase):
     """Passes a pickle stream on to the unpickler only after its opcodes were checked.
 
-    It mirrors the unpickler's stack, tracking for every object how deeply tuples nest
-    in it, and refuses a tuple nested deeper than :data:`MAX_TUPLE_DEPTH` (hashing one
-    recurses in C without a limit) and memo indices far beyond the memo's size (the
-    unpickler would allocate and clear that many slots). Bulk data (bytes and strings)
+    It mirrors the unpickler's stack and memo, tracking for every container how deeply
+    containers nest in it and how many objects it holds written out (a node), and
+    refuses nesting deeper than :data:`MAX_NESTING_DEPTH`, re-used parts that stand for
+    more than :data:`MAX_EXPANDED` objects, a container changed after it was stored in
+    another one or fetched again (nothing but self-referencing data does that, and it
+    would hide the depth), and memo indices far beyond the memo's size (the unpickler
+    would allocate and clear that many slots). Bulk data (bytes and strings)
     streams through unscanned. Stack errors that the unpickler would also raise are
     raised here first, so the two never disagree about what is on the stack.
     """
@@ -117,9 +147,10 @@ class _PickleScanner(io.RawIOBase):
         self._skip = 0  # payload bytes still to pass through unchecked
         self._eof = False
         self._stopped = False
-        self._stack: list[int] = []  # tuple depth of each object on the unpickler's stack
+        self._stack: list[Any] = []  # a node, or 0, for each object on the unpickler's stack
         self._marks: list[int] = []
-        self._memo: dict[int, int] = {}
+        self._memo: dict[int, Any] = {}
+        self._expanded = 0  # objects that the re-used parts stand for, so far
 
     def readable(self) -> bool:
         return True
@@ -192,8 +223,14 @@ class _PickleScanner(io.RawIOBase):
                         idx = int.from_bytes(buf[pos + 1:end], "little")
                         if idx not in memo:
                             raise _BadStream(f"Memo value not found at index {idx}")
-                        push(memo[idx])
-                    elif kind == _K_TUPLE_N or kind == _K_TUPLE:  # as _tuple(_top(n)) and _tuple(_to_mark())
+                        item = memo[idx]
+                        if item:
+                            self._fetch(item)
+                        else:
+                            push(0)
+                    elif kind == _K_EMPTY:
+                        push([1, 1, True, False])
+                    elif kind == _K_TUPLE_N or kind == _K_TUPLE:  # as _contain(_top(n)) and _contain(_to_mark())
                         if kind == _K_TUPLE:
                             if not marks:
                                 raise _BadStream("could not find MARK")
@@ -202,11 +239,9 @@ class _PickleScanner(io.RawIOBase):
                             at = len(stack) - (code - 0x84)  # TUPLE1, TUPLE2, TUPLE3 are 0x85, 0x86, 0x87
                             if at < (marks[-1] if marks else 0):
                                 raise _BadStream("unpickling stack underflow")
-                        depth = 1 + max(stack[at:], default=0)
-                        if depth > MAX_TUPLE_DEPTH:
-                            raise _TooDeep(f"tuples nested more than {MAX_TUPLE_DEPTH} levels deep")
+                        items = stack[at:]
                         del stack[at:]
-                        push(depth)
+                        push(self._contain(items, False))
                     elif kind == _K_MARK:
                         marks.append(len(stack))
                     elif kind == _K_PAYLOAD:
@@ -217,19 +252,17 @@ class _PickleScanner(io.RawIOBase):
                             pos = n
                             break
                     elif kind == _K_SETITEMS:
-                        if not marks:
-                            raise _BadStream("could not find MARK")
-                        del stack[marks.pop():]
-                        if len(stack) - 1 < (marks[-1] if marks else 0):
-                            raise _BadStream("unpickling stack underflow")
-                    elif kind == _K_REDUCE:  # the result may be one of the arguments
+                        self._fill_from_mark()
+                    elif kind == _K_REDUCE:
                         if len(stack) - 2 < (marks[-1] if marks else 0):
                             raise _BadStream("unpickling stack underflow")
-                        push(max(stack.pop(), stack.pop()))
+                        items = stack[-2:]
+                        del stack[-2:]
+                        push(self._result(items))
                     elif kind == _K_BUILD:
                         if len(stack) - 2 < (marks[-1] if marks else 0):
                             raise _BadStream("unpickling stack underflow")
-                        stack.pop()
+                        self._insert(stack, [stack.pop()])
                     elif kind == _K_EFFECT:
                         self._effect(names[code], None)
                         if self._stopped:
@@ -279,7 +312,10 @@ class _PickleScanner(io.RawIOBase):
             length = int.from_bytes(buf[pos + 1:end], "little", signed=kind == "slen")
             if length < 0:
                 raise _BadStream(f"{name} has a negative length")
-            self._stack.append(0)  # every length-prefixed opcode pushes a string, bytes or an integer
+            # Every length-prefixed opcode pushes a string, bytes or an integer; a long integer's hash is
+            # not cached, so it counts for its length when it is re-used.
+            self._stack.append([0, 1 + length // 8, False, False] if name == "LONG4" and length > _BIG_INT_BYTES
+                               else 0)
             if end + length <= len(buf):
                 return end + length
             self._skip = end + length - len(buf)  # the rest of the payload streams through unscanned
@@ -295,7 +331,7 @@ class _PickleScanner(io.RawIOBase):
         self._effect(name, arg)
         return end
 
-    def _top(self, n: int) -> list[int]:
+    def _top(self, n: int) -> list[Any]:
         """Pop ``n`` objects above the current mark (as the unpickler, which fails below it)."""
         fence = self._marks[-1] if self._marks else 0
         if len(self._stack) - n < fence or n < 0:
@@ -311,7 +347,7 @@ class _PickleScanner(io.RawIOBase):
         if len(self._stack) - n < fence:
             raise _BadStream("unpickling stack underflow")
 
-    def _to_mark(self) -> list[int]:
+    def _to_mark(self) -> list[Any]:
         if not self._marks:
             raise _BadStream("could not find MARK")
         at = self._marks.pop()
@@ -319,11 +355,55 @@ class _PickleScanner(io.RawIOBase):
         del self._stack[at:]
         return items
 
-    def _tuple(self, items: list[int]) -> None:
-        depth = 1 + max(items, default=0)
-        if depth > MAX_TUPLE_DEPTH:
-            raise _TooDeep(f"tuples nested more than {MAX_TUPLE_DEPTH} levels deep")
-        self._stack.append(depth)
+    def _contain(self, items: list[Any], mutable: bool, wrap: int = 1) -> list[Any]:
+        """The node of a new object that holds ``items`` (``wrap`` 0: may be one of them), which become shared."""
+        depth, size = 0, wrap
+        for item in items:
+            if item:
+                item[_SHARED] = True
+                if item[_DEPTH] > depth:
+                    depth = item[_DEPTH]
+                size += item[_SIZE]
+            else:
+                size += 1
+        depth += wrap
+        if depth > MAX_NESTING_DEPTH:
+            raise _TooDeep(f"it holds containers (tuples, lists, dicts, sets or objects) nested more than "
+                           f"{MAX_NESTING_DEPTH} levels deep")
+        return [depth, size or 1, mutable, False]
+
+    def _result(self, items: list[Any]) -> list[Any]:
+        """What REDUCE, NEWOBJ, OBJ and INST push: a new object that may keep (or be) any of its inputs."""
+        return self._contain(items, True, wrap=0)
+
+    def _insert(self, stack: list[Any], items: list[Any]) -> None:
+        """Put ``items`` into the object on top of the stack (APPEND, SETITEM, BUILD and their batches)."""
+        target = stack[-1]
+        if not target or not target[_MUTABLE]:
+            raise _BadStream("the pickle adds items to an object that cannot hold them")
+        if target[_SHARED]:
+            raise _Unsafe("it changes a list, dict, set or object after storing it in another one or fetching "
+                           "it again from the memo (as only data that contains itself does)")
+        node = self._contain(items, True)
+        if node[_DEPTH] > target[_DEPTH]:
+            target[_DEPTH] = node[_DEPTH]
+        target[_SIZE] += node[_SIZE] - 1
+
+    def _fill_from_mark(self) -> None:
+        """APPENDS, SETITEMS, ADDITEMS: the items above the mark go into the object below it."""
+        items = self._to_mark()
+        self._need(1)
+        self._insert(self._stack, items)
+
+    def _fetch(self, item: Any) -> None:
+        """Push an object once more (GET, DUP): it may not change any more, and what it holds is counted again."""
+        if item:
+            item[_SHARED] = True
+            self._expanded += item[_SIZE]
+            if self._expanded > MAX_EXPANDED:
+                raise _Unsafe(f"it re-uses its own parts so often that, written out, it would hold more than "
+                               f"{MAX_EXPANDED:,} objects")
+        self._stack.append(item)
 
     def _memo_index(self, name: str, arg: bytes) -> int:
         if name in ("PUT", "GET"):
@@ -337,6 +417,8 @@ class _PickleScanner(io.RawIOBase):
         stack = self._stack
         if name in _LEAF:
             stack.append(0)
+        elif name in _EMPTY:
+            stack.append([1, 1, True, False])
         elif name == "MARK":
             self._marks.append(len(stack))
         elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
@@ -349,34 +431,34 @@ class _PickleScanner(io.RawIOBase):
             idx = self._memo_index(name, arg)
             if idx not in self._memo:
                 raise _BadStream(f"Memo value not found at index {idx}")
-            stack.append(self._memo[idx])
+            self._fetch(self._memo[idx])
         elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            self._tuple(self._top(int(name[-1])))
+            stack.append(self._contain(self._top(int(name[-1])), False))
         elif name == "TUPLE":
-            self._tuple(self._to_mark())
+            stack.append(self._contain(self._to_mark(), False))
         elif name == "EMPTY_TUPLE":
-            stack.append(1)
+            stack.append([1, 1, False, False])
         elif name in ("APPEND", "BUILD"):
             self._need(2)
-            stack.pop()
+            self._insert(stack, [stack.pop()])
         elif name == "SETITEM":
             self._need(3)
+            items = stack[-2:]
             del stack[-2:]
+            self._insert(stack, items)
         elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
-            self._to_mark()
-            self._need(1)
+            self._fill_from_mark()
         elif name in ("LIST", "DICT", "FROZENSET"):
-            self._to_mark()
-            stack.append(0)
+            stack.append(self._contain(self._to_mark(), name != "FROZENSET"))
         elif name in ("REDUCE", "NEWOBJ"):
-            stack.append(max(self._top(2)))  # the result may be one of the arguments
+            stack.append(self._result(self._top(2)))
         elif name == "NEWOBJ_EX":
-            stack.append(max(self._top(3)))
+            stack.append(self._result(self._top(3)))
         elif name in ("OBJ", "INST"):
             items = self._to_mark()
             if name == "OBJ" and not items:
                 raise _BadStream("unpickling stack underflow")
-            stack.append(max(items, default=0))
+            stack.append(self._result(items))
         elif name == "STACK_GLOBAL":
             self._top(2)
             stack.append(0)
@@ -392,7 +474,7 @@ class _PickleScanner(io.RawIOBase):
             self._to_mark()
         elif name == "DUP":
             self._need(1)
-            stack.append(stack[-1])
+            self._fetch(stack[-1])
         elif name == "READONLY_BUFFER":
             self._need(1)
         elif name == "STOP":

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from ..errors import SubmissionError, error
 from .messages import _one_line
-from .pickle_scan import _SCAN_CHUNK, _BadStream, _PickleScanner, _TooDeep
+from .pickle_scan import _SCAN_CHUNK, _BadStream, _PickleScanner, _Unsafe
 
 #: Largest placeholder that ``_reconstruct`` may allocate before its state is set.
 _MAX_PLACEHOLDER_BYTES = 1 << 16
@@ -343,8 +343,8 @@ def load_pickle_restricted(stream: BinaryIO, where: str,
             hint = " (a torch tensor: convert it with `.cpu().numpy()`)"
         raise SubmissionError([error(where, f"refused to load: the pickle asks for {exc.qualname!r}{hint}, which "
                                      "is not allowed; nothing in it was run.", PICKLE_FIX)]) from None
-    except _TooDeep as exc:
-        raise SubmissionError([error(where, f"refused to load: it holds {exc}; nothing in it was run.",
+    except _Unsafe as exc:
+        raise SubmissionError([error(where, f"refused to load: {exc}; nothing in it was run.",
                                      PICKLE_FIX)]) from None
     except _BadStream as exc:
         raise SubmissionError([error(where, f"is not a readable pickle ({_one_line(exc)}).", PICKLE_FIX)]) from None
