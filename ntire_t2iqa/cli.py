@@ -37,8 +37,9 @@ def main() -> None:
 @click.argument("submission", type=click.Path(exists=True))
 @click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
 @click.option("--inputs", type=click.Path(exists=True), default=None,
-              help="Public test inputs to check coverage against (Track 1: test-input JSON; "
-                   "Track 2: JSON list of image names or a folder of images).")
+              help="Public inputs of the split to check coverage against. Track 1: the inputs JSON, or its "
+                   "folder (val/ holding val.json). Track 2: a JSON list of image names, the split's "
+                   "*_info.json, or its folder (val/ holding val_info.json or images/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @limit_options
 def validate(submission: str, track: str, inputs: str | None, as_json: bool,

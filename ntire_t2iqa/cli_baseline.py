@@ -66,22 +66,41 @@ def list_command() -> None:
     out.print(table)
 
 
+DATA_HELP = ("Data folder: a synthetic challenge (`data synth`), a Track 1 root (train_list.json + images/, "
+             "val/, test/) or a Track 2 root (train/, val/, test/); see the README, \"Your own copy of the data\".")
+
+
+def _data(track: str, data: str | None, split: str, annotations: str | None, images: str | None) -> Any:
+    """The track's data: the folder's layout detected, with explicit pieces replacing what was found."""
+    from .data.sources import SplitFiles, locate
+
+    pieces = SplitFiles(Path(annotations) if annotations else None, Path(images) if images else None)
+    return locate(data, track, {split: pieces})
+
+
 @baseline.command("train")
 @click.argument("name")
-@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Challenge folder (as written by `ntire-t2iqa data synth`).")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None, help=DATA_HELP)
+@click.option("--train-annotations", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Training annotations, when not where --data's layout has them "
+                   "(Track 1: train_list.json; Track 2: train_info.json).")
+@click.option("--train-images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Training images folder, when not where --data's layout has it.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoints (every epoch) and config; an existing run is resumed.")
 @click.option("--config", "config_name", default="tiny", show_default=True, help="tiny, full, or a JSON file.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_command(name: str, data: str, run_dir: str, config_name: str, device: str, seed: int) -> None:
+def train_command(name: str, data: str | None, train_annotations: str | None, train_images: str | None,
+                  run_dir: str, config_name: str, device: str, seed: int) -> None:
     """Train a baseline (resumes from the run folder's last checkpoint)."""
     spec, module = _load(name)
     config = _config(module, config_name)
     t0 = time.perf_counter()
     try:
-        path = module.train(Path(data), Path(run_dir), config, device, seed)
+        source = _data(spec.track, data, "train", train_annotations, train_images)
+        err.print(f"{spec.name}: training data: {terminal(_describe(source, 'train'))}")
+        path = module.train(source, Path(run_dir), config, device, seed)
     except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     err.print(f"trained {spec.name} in {time.perf_counter() - t0:.1f} s -> {path}")
@@ -89,30 +108,44 @@ def train_command(name: str, data: str, run_dir: str, config_name: str, device: 
 
 @baseline.command("run")
 @click.argument("name")
-@click.option("--data", type=click.Path(exists=True, file_okay=False), required=True, help="Challenge folder.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None, help=DATA_HELP)
 @click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True)
+@click.option("--inputs", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The split's inputs, when not where --data's layout has them "
+                   "(Track 1: val.json/test.json; Track 2: val_info.json/test_info.json).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The split's images folder, when not where --data's layout has it.")
 @click.option("--weights", type=click.Path(exists=True), required=True, help="Run folder or checkpoint file.")
 @click.option("--out", "out_zip", type=click.Path(dir_okay=False), required=True, help="Submission zip to write.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Inference batch size.")
-def run_command(name: str, data: str, split: str, weights: str, out_zip: str, device: str,
-                batch_size: int | None) -> None:
+def run_command(name: str, data: str | None, split: str, inputs: str | None, images: str | None, weights: str,
+                out_zip: str, device: str, batch_size: int | None) -> None:
     """Predict a split, write output + readme.txt (measured runtime), validate, then report success."""
     from baselines.common.submission import write_submission
 
     spec, module = _load(name)
     t0 = time.perf_counter()
     try:
-        predictions = module.predict(Path(data), split, Path(weights), device, batch_size)
+        source = _data(spec.track, data, split, inputs, images)
+        err.print(f"{spec.name}: {split} data: {terminal(_describe(source, split))}")
+        predictions = module.predict(source, split, Path(weights), device, batch_size)
     except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     elapsed = time.perf_counter() - t0
     n = len(predictions)
     try:
-        write_submission(spec, predictions, out_zip, elapsed / max(n, 1), device.startswith("cuda"), data, split)
+        write_submission(spec, predictions, out_zip, elapsed / max(n, 1), device.startswith("cuda"), source, split)
     except SubmissionError as exc:
         print_problems(exc.problems, err)
         err.print(f"[bold red]the {spec.name} submission is invalid[/bold red]; not written.")
         sys.exit(1)
     out.print(f"[bold green]valid[/bold green] {spec.track} submission: {n} images, "
               f"{elapsed / max(n, 1):.4f} s per image -> {terminal(out_zip)}")
+
+
+def _describe(source: Any, split: str) -> str:
+    """One line: the layout and the split's files (those found)."""
+    files = source.files.get(split)
+    parts = [str(p) for p in (files.annotations, files.images) if p is not None] if files else []
+    return f"{source.layout} layout: {', '.join(parts)}"

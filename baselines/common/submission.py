@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ntire_t2iqa import validate
-from ntire_t2iqa.data import ChallengePaths
+from ntire_t2iqa.data.sources import TrackData, locate
 from ntire_t2iqa.errors import SubmissionError
 from ntire_t2iqa.tracks.common import Report
 
@@ -26,8 +26,9 @@ def readme_text(seconds_per_image: float, on_gpu: bool, spec: BaselineSpec) -> s
 
 
 def write_submission(spec: BaselineSpec, predictions: Any, out_zip: str | Path, seconds_per_image: float,
-                     on_gpu: bool, data: str | Path | None = None, split: str | None = None) -> Report:
-    """Write ``out_zip`` and validate it (against the split's public inputs when ``data`` is given).
+                     on_gpu: bool, data: str | Path | TrackData | None = None, split: str | None = None) -> Report:
+    """Write ``out_zip`` and validate it (against the split's public inputs when ``data`` is given:
+    a data folder of any layout or a resolved :class:`~ntire_t2iqa.data.sources.TrackData`).
 
     Raises :class:`~ntire_t2iqa.errors.SubmissionError` when the toolkit's own validator refuses it.
     """
@@ -41,7 +42,7 @@ def write_submission(spec: BaselineSpec, predictions: Any, out_zip: str | Path, 
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(member, blob)
         zf.writestr("readme.txt", readme_text(seconds_per_image, on_gpu, spec))
-    inputs = ChallengePaths.locate(data).inputs(spec.track, split) if data is not None and split else None
+    inputs = locate(data, spec.track).inputs(split) if data is not None and split else None
     report = validate(tmp, spec.track, inputs=inputs)
     if not report.valid:
         raise SubmissionError(report.problems)

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ntire_t2iqa.data import ChallengePaths, load_folds, make_folds
+from ntire_t2iqa.data import load_folds, make_folds
 from ntire_t2iqa.data.folds import fold_assignment
+from ntire_t2iqa.data.sources import TrackData, locate
 
 from ..common.data import AlignItem, align_items
 from .folds import (
@@ -40,16 +41,22 @@ def _recipe_part(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"model": cfg["model"], "lora": cfg["lora"], "train": train}
 
 
-def train_fingerprint(data: Path) -> str:
+def train_annotations(data: Path | TrackData) -> Path:
+    """The raw training annotations (``train_list.json``) of a data folder of any layout."""
+    return locate(data, "align").annotations("train")
+
+
+def train_fingerprint(data: Path | TrackData) -> str:
     """sha256 of the raw training annotations: a run folder belongs to one training set."""
-    return hashlib.sha256(ChallengePaths.locate(data).align_raw("train").read_bytes()).hexdigest()
+    return hashlib.sha256(train_annotations(data).read_bytes()).hexdigest()
 
 
 def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
     """Write config.json, folds.json and (tiny config) the base, once.
 
-    folds.json is ``<data>/align/folds.json`` from ``ntire-t2iqa data folds`` when it exists with the
-    config's k, else made here by the same function (``make_folds``, k and seed from the config).
+    folds.json is the ``folds.json`` next to the training annotations (from ``ntire-t2iqa data folds``)
+    when it exists with the config's k, else made here by the same function (``make_folds``, k and seed
+    from the config).
     """
     run.mkdir(parents=True, exist_ok=True)
     saved = run / "config.json"
@@ -63,7 +70,7 @@ def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
             raise ValueError(f"{run} was trained on other training data; pass a new --out folder.")
     saved.write_text(json.dumps({**cfg, "_seed": seed, "_train_sha256": fingerprint}, indent=1))
     if not (run / "folds.json").is_file():
-        train_file = ChallengePaths.locate(data).align_raw("train")
+        train_file = train_annotations(data)
         given = train_file.with_name("folds.json")  # written by `ntire-t2iqa data folds DATA --track align`
         if given.is_file() and len(load_folds(given)["folds"]) == cfg["train"]["folds"]:
             shutil.copyfile(given, run / "folds.json")
@@ -80,7 +87,8 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", se
     prepares the run, all train each fold together (DDP), the main process fits the blend.
     """
     t0 = time.perf_counter()
-    data, out = Path(data), Path(out)
+    data = data if isinstance(data, TrackData) else Path(data)
+    out = Path(out)
     acc = make_accelerator(config, device)
     if acc.is_main_process:
         prepare_run(out, data, config, seed)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ntire_t2iqa.data.sources import TrackData
+
 TRACK = "structure"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS: dict[str, Path] = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
@@ -29,16 +31,16 @@ from .train import load_run_state as _load_run_state  # noqa: E402
 from .train import train as _train  # noqa: E402
 
 
-def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0,
+def train(data: Path | TrackData, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0,
           progress: bool = True) -> Path:
-    """Train (or resume) into the run folder ``out``; return it."""
-    return _train(Path(data), Path(out), config, device, seed, progress=progress)
+    """Train (or resume) into the run folder ``out`` from a data folder of any layout; return it."""
+    return _train(data, Path(out), config, device, seed, progress=progress)
 
 
-def predict(data: Path, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
+def predict(data: Path | TrackData, split: str, weights: Path, device: str = "cpu", batch_size: int | None = None,
             progress: bool = True) -> dict[str, Any]:
     """``{image_name: {"score": float, "pred_area": (512, 512) uint8 0/1}}`` for every image of ``split``."""
-    return _predict(Path(data), split, Path(weights), device, batch_size, progress=progress)
+    return _predict(data, split, Path(weights), device, batch_size, progress=progress)
 
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path, progress: bool = True) -> Path:

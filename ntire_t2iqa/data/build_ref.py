@@ -11,7 +11,9 @@ resized to 512 x 512 (nearest neighbour); score = mean MOS. Written as ``gt.pkl`
 A rectangle (``bbox_type`` 1, two ``{"x", "y"}`` corners) covers ``x0 <= x < x1,
 y0 <= y < y1`` as the official data-processing script does; a polygon (``bbox_type``
 2, ``[[x, y], ...]``) is filled as ``cv2.fillPoly`` does. Coordinates are rounded to
-whole pixels.
+whole pixels. An image with no annotator at all (``bbox_info: []``) gets an empty mask
+and a warning. :func:`build_structure_targets` gives the training targets: the same
+masks, or upstream's graded heatmaps (:func:`graded_map`).
 
 Every problem in the annotations is collected and reported together, naming the image,
 the annotator and the shape: :class:`AnnotationError`.
@@ -23,6 +25,7 @@ import json
 import math
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,15 +191,24 @@ def rasterise_shape(shape: Any, width: int, height: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def vote_mask(bbox_info: Any, width: int, height: int, where: str, problems: list[tuple[str, str]],
-              min_votes: int = 2) -> np.ndarray | None:
-    """Pixels marked by at least ``min_votes`` annotators, at the image's size (uint8 0/1)."""
+def vote_counts(bbox_info: Any, width: int, height: int, where: str, problems: list[tuple[str, str]],
+                min_votes: int = 2, warnings: list[str] | None = None) -> np.ndarray | None:
+    """How many annotators marked each pixel, at the image's size (uint8); ``None`` when unusable.
+
+    ``bbox_info: []`` (no annotator at all) gives zeros and a warning; fewer annotators than
+    ``min_votes`` (but at least one) is a problem, since the mask could never be marked.
+    """
     if not isinstance(bbox_info, list):
         problems.append((where, "'bbox_info' must be a list with one list of shapes per annotator."))
         return None
+    if not bbox_info:
+        if warnings is not None:
+            warnings.append(f"{where}: no annotator ('bbox_info': []); its mask is empty.")
+        return np.zeros((height, width), np.uint8)
     if len(bbox_info) < min_votes:
-        problems.append((where, f"has {len(bbox_info)} annotator(s); a pixel needs {min_votes} votes, so the mask "
-                                "would always be empty (use min_votes 1 for single-annotator data)."))
+        problems.append((where, f"has {len(bbox_info)} annotator(s) but a pixel needs {min_votes} votes, so its "
+                                f"mask could never be marked; for data with this few annotators build with "
+                                f"--min-votes {len(bbox_info)} or less."))
         return None
     votes = np.zeros((height, width), np.uint8)
     ok = True
@@ -215,7 +227,24 @@ def vote_mask(bbox_info: Any, width: int, height: int, where: str, problems: lis
                 problems.append((f"{where}, annotator {a}, shape {s}", str(exc) + "."))
                 ok = False
         votes += marked
-    return (votes >= min_votes).astype(np.uint8) if ok else None
+    return votes if ok else None
+
+
+def vote_mask(bbox_info: Any, width: int, height: int, where: str, problems: list[tuple[str, str]],
+              min_votes: int = 2, warnings: list[str] | None = None) -> np.ndarray | None:
+    """Pixels marked by at least ``min_votes`` annotators, at the image's size (uint8 0/1)."""
+    votes = vote_counts(bbox_info, width, height, where, problems, min_votes, warnings)
+    return None if votes is None else (votes >= min_votes).astype(np.uint8)
+
+
+#: Upstream's training heatmap levels (EvalMuse-Structure ``data_process.py``): pixel value by the
+#: number of annotators who marked it; four or more give 255 (upstream leaves five and more as the count).
+GRADED_LEVELS = np.array([0, 64, 127, 180] + [255] * 252, np.uint8)
+
+
+def graded_map(votes: np.ndarray) -> np.ndarray:
+    """Upstream's training target: vote counts as levels 0/64/127/180/255, bilinear-resized to 512 x 512 (uint8)."""
+    return cv2.resize(GRADED_LEVELS[votes], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
 
 
 def _image_size(images: Path, name: str) -> tuple[int, int]:
@@ -235,22 +264,19 @@ def _stem(name: str) -> str:
     return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
 
 
-def build_structure_reference(raw: PathLike, images: PathLike | None, out: PathLike | None = None,
-                              min_votes: int = 2, sizes: dict[str, tuple[int, int]] | None = None
-                              ) -> dict[str, dict[str, Any]]:
-    """Build ``gt.pkl`` content from a raw Track 2 file (``train_info.json`` form); write it to ``out``.
-
-    Image sizes ``(width, height)`` come from the files in ``images`` (or from ``sizes``).
-    """
+def _read_structure_raw(raw: PathLike) -> tuple[Path, dict[str, Any]]:
     path = Path(raw)
     obj = _read_json(path)
     if not isinstance(obj, dict):
         raise ReferenceDataError(str(path), "must be a JSON object {image_name: {prompt_en, mos, bbox_info}}.",
                                  "Pass a Track 2 raw file such as train_info.json.")
-    if images is None and sizes is None:
-        raise ValueError("pass the images folder (or a sizes mapping) so shapes are drawn at each image's size")
-    problems: list[tuple[str, str]] = []
-    gt: dict[str, dict[str, Any]] = {}
+    return path, obj
+
+
+def _structure_votes(obj: dict[str, Any], images: PathLike | None, sizes: dict[str, tuple[int, int]] | None,
+                     min_votes: int, problems: list[tuple[str, str]], warnings: list[str] | None
+                     ) -> Iterator[tuple[str, float, np.ndarray]]:
+    """(stem, mean MOS, vote counts at the image's size) per usable image; problems collected."""
     for name, entry in obj.items():
         where = f"image {name!r}"
         if not isinstance(entry, dict):
@@ -270,11 +296,30 @@ def build_structure_reference(raw: PathLike, images: PathLike | None, out: PathL
         except (FileNotFoundError, OSError) as exc:
             problems.append((where, f"has no readable image ({exc})."))
             continue
-        mask = vote_mask(entry["bbox_info"], int(width), int(height), where, problems, min_votes)
-        if mask is None:
-            continue
-        resized = cv2.resize(mask, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST).astype(np.uint8)
-        gt[_stem(name)] = {"score": float(np.mean(scores)), "pred_area": resized}
+        votes = vote_counts(entry["bbox_info"], int(width), int(height), where, problems, min_votes, warnings)
+        if votes is not None:
+            yield _stem(name), float(np.mean(scores)), votes
+
+
+def _binary_512(votes: np.ndarray, min_votes: int) -> np.ndarray:
+    mask = (votes >= min_votes).astype(np.uint8)
+    return cv2.resize(mask, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST).astype(np.uint8)
+
+
+def build_structure_reference(raw: PathLike, images: PathLike | None, out: PathLike | None = None,
+                              min_votes: int = 2, sizes: dict[str, tuple[int, int]] | None = None,
+                              warnings: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Build ``gt.pkl`` content from a raw Track 2 file (``train_info.json`` form); write it to ``out``.
+
+    Image sizes ``(width, height)`` come from the files in ``images`` (or from ``sizes``).
+    An image with no annotator (``bbox_info: []``) gets an empty mask and a line in ``warnings``.
+    """
+    path, obj = _read_structure_raw(raw)
+    if images is None and sizes is None:
+        raise ValueError("pass the images folder (or a sizes mapping) so shapes are drawn at each image's size")
+    problems: list[tuple[str, str]] = []
+    gt = {stem: {"score": mos, "pred_area": _binary_512(votes, min_votes)}
+          for stem, mos, votes in _structure_votes(obj, images, sizes, min_votes, problems, warnings)}
     if not obj:
         problems.append((path.name, "holds no images."))
     if problems:
@@ -287,3 +332,27 @@ def build_structure_reference(raw: PathLike, images: PathLike | None, out: PathL
             pickle.dump(gt, stream, protocol=4)
         os.replace(tmp, out_path)
     return gt
+
+
+def build_structure_targets(raw: PathLike, images: PathLike, targets: tuple[str, ...] = ("mask",),
+                            min_votes: int = 2, warnings: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Training targets of a raw Track 2 file: per image ``score`` and the asked ``targets``.
+
+    ``mask``: the reference's 512 x 512 0/1 mask (at least ``min_votes`` annotators, as
+    :func:`build_structure_reference`); ``graded``: upstream's heatmap target (:func:`graded_map`).
+    """
+    path, obj = _read_structure_raw(raw)
+    problems: list[tuple[str, str]] = []
+    out: dict[str, dict[str, Any]] = {}
+    for stem, mos, votes in _structure_votes(obj, images, None, min_votes, problems, warnings):
+        entry: dict[str, Any] = {"score": mos}
+        if "mask" in targets:
+            entry["mask"] = _binary_512(votes, min_votes)
+        if "graded" in targets:
+            entry["graded"] = graded_map(votes)
+        out[stem] = entry
+    if not obj:
+        problems.append((path.name, "holds no images."))
+    if problems:
+        raise AnnotationError(path.name, problems, "Fix these annotations, then train again.")
+    return out

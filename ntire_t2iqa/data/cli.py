@@ -21,6 +21,7 @@ from .build_ref import build_align_reference, build_structure_reference
 from .demo import DemoRow, run_demo
 from .folds import FOLDS_NAME, make_folds, training_files
 from .layout import EVAL_SPLITS
+from .sources import TRACK_NAMES, detect, looked_for
 from .synth import SIZES, synthesize
 from .trivial import KINDS, write_trivial
 
@@ -69,31 +70,62 @@ def synth(out_dir: str, seed: int, size: str, workers: int, quiet: bool, as_json
 
 
 @data.command("build-ref")
-@click.argument("raw", type=click.Path(exists=True, dir_okay=False))
+@click.argument("raw", type=click.Path(exists=True))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
               help="Reference to write: eval.json (Track 1) or gt.pkl (Track 2).")
 @click.option("--track", type=TRACK, default=None,
-              help="Default: inferred (a JSON list is Track 1, an object Track 2).")
+              help="Default: inferred (a JSON list is Track 1, an object Track 2; a folder: the track it holds).")
 @click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Track 2: folder of the images, to draw each image's shapes at its own size.")
+              help="Track 2: folder of the images, to draw each image's shapes at its own size "
+                   "(default for a data folder: its training images).")
 @click.option("--min-votes", type=click.IntRange(min=1), default=2, show_default=True,
               help="Track 2: annotators who must mark a pixel for it to count as distorted.")
 def build_ref(raw: str, out_path: str, track: str | None, images: str | None, min_votes: int) -> None:
-    """Turn raw annotations (RAW) into a hidden reference the scorer reads."""
+    """Turn raw annotations into a hidden reference the scorer reads.
+
+    RAW is the annotation file (train_list.json, train_info.json, ...) or a data folder, whose
+    training annotations are used (a Track 1 root, a Track 2 root with train/, a synthetic challenge).
+    """
     try:
-        track = track or _infer_track(Path(raw))
+        raw_path, track, images = _raw_annotations(Path(raw), track, images)
         if track == "align":
-            records = build_align_reference(raw, out_path)
-            out.print(f"[green]wrote[/green] {out_path}: {len(records)} images, "
+            records = build_align_reference(raw_path, out_path)
+            out.print(f"[green]wrote[/green] {terminal(out_path)}: {len(records)} images, "
                       f"{sum(len(r['element_score']) for r in records)} elements.")
         else:
             if images is None:
                 raise click.UsageError("Track 2 needs --images DIR: shapes are drawn at each image's own size.")
-            gt = build_structure_reference(raw, images, out_path, min_votes=min_votes)
+            warnings: list[str] = []
+            gt = build_structure_reference(raw_path, images, out_path, min_votes=min_votes, warnings=warnings)
+            for line in warnings[:20]:
+                err.print(f"[yellow]warning:[/yellow] {terminal(line)}")
+            if len(warnings) > 20:
+                err.print(f"[yellow]warning:[/yellow] ... and {len(warnings) - 20} more image(s) with no annotator.")
             marked = sum(int(v["pred_area"].any()) for v in gt.values())
-            out.print(f"[green]wrote[/green] {out_path}: {len(gt)} images, {marked} with a distortion mask.")
+            out.print(f"[green]wrote[/green] {terminal(out_path)}: {len(gt)} images, {marked} with a distortion mask"
+                      + (f", {len(warnings)} with no annotator (empty mask)." if warnings else "."))
     except (ReferenceDataError, OSError) as exc:
         _fail(exc)
+
+
+def _raw_annotations(raw: Path, track: str | None, images: str | None) -> tuple[Path, str, str | None]:
+    """(annotation file, track, images folder) of build-ref's RAW: a file, or a data folder's training data."""
+    if raw.is_file():
+        return raw, track or _infer_track(raw), images
+    wanted = [track] if track else ["align", "structure"]
+    found = [(t, s) for t in wanted if (s := detect(raw, t)) is not None and s.has("train")]
+    if not found:
+        looked = "; ".join(f"{TRACK_NAMES[t]}: {looked_for(raw, t)}" for t in wanted)
+        raise ReferenceDataError(str(raw), f"holds no training annotations (looked for {looked}).",
+                                 "Pass the annotation file, or a data folder laid out as in the README.")
+    if len(found) > 1:
+        raise click.UsageError(f"{raw} holds training annotations of both tracks; add --track align or structure.")
+    t, source = found[0]
+    if t == "structure" and images is None and source.has("train", "images"):
+        images = str(source.images("train"))
+    err.print(f"{terminal(TRACK_NAMES[t])}: {terminal(str(source.annotations('train')))}"
+              + (f", images {terminal(images)}" if t == "structure" and images else ""))
+    return source.annotations("train"), t, images
 
 
 def _infer_track(path: Path) -> str:
@@ -113,7 +145,11 @@ def _infer_track(path: Path) -> str:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Output file (default: folds.json next to each training file).")
 def folds(data_path: str, k: int, seed: int, track: str | None, out_path: str | None) -> None:
-    """Prompt-grouped folds of the training data: DATA is a challenge, a track folder or a training file."""
+    """Prompt-grouped folds of the training data.
+
+    DATA is a training file or a data folder: a synthetic challenge or one of its track folders, a Track 1
+    root (train_list.json), a Track 2 root (train/train_info.json). folds.json goes next to the training file.
+    """
     try:
         files = training_files(data_path, track)
         if out_path and len(files) > 1:

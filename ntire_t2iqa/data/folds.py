@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReferenceDataError
-from .layout import MANIFEST, ChallengePaths, write_json
+from .layout import MANIFEST, write_json
+from .sources import TRACK_NAMES, detect, looked_for
 
 PathLike = str | os.PathLike[str]
 FOLDS_NAME = "folds.json"
@@ -143,24 +144,24 @@ def make_folds(train: PathLike, k: int = 5, seed: int = 0, out: PathLike | None 
 
 
 def training_files(data: PathLike, track: str | None = None) -> list[Path]:
-    """The raw training file(s) that ``data`` names: a file, a track folder or a challenge root."""
+    """The raw training file(s) that ``data`` names: a file, or a folder of any layout (a synthetic challenge
+    or one of its track folders, a Track 1 root with ``train_list.json``, a Track 2 root with ``train/``)."""
     p = Path(data)
     if p.is_file():
         return [p]
-    names = {"align": "train_list.json", "structure": "train_info.json"}
-    if (p / MANIFEST).is_file():
-        paths = ChallengePaths(p)
-        wanted = [track] if track else ["align", "structure"]
-        found = [paths.align_raw("train") if t == "align" else paths.structure_raw("train") for t in wanted]
-        found = [f for f in found if f.is_file()]
-    else:
-        wanted = [track] if track else list(names)
-        found = [p / names[t] for t in wanted if (p / names[t]).is_file()]
+    if track is None and p.name in TRACK_NAMES and (p.parent / MANIFEST).is_file():
+        track = p.name  # a synthetic challenge's track folder
+    wanted = [track] if track else ["align", "structure"]
+    found = []
+    for t in wanted:
+        source = detect(p, t)
+        if source is not None and source.has("train"):
+            found.append(source.annotations("train"))
     if not found:
-        raise ReferenceDataError(str(p), "holds no train_list.json or train_info.json.",
-                                 "Pass a training annotation file, a track folder or a synthetic challenge.")
+        looked = "; ".join(f"{TRACK_NAMES[t]}: {looked_for(p, t)}" for t in wanted)
+        raise ReferenceDataError(str(p), f"holds no training annotations (looked for {looked}).",
+                                 "Pass a training annotation file or a data folder laid out as in the README.")
     return found
-
 
 
 def load_folds(path: PathLike) -> dict[str, Any]:

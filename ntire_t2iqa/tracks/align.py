@@ -256,8 +256,14 @@ def load_reference(path: str | Path) -> dict[str, AlignRecord]:
 
 
 def load_expected(path: str | Path) -> Expected:
-    """Public test inputs (records with ``img_path`` and ``element_score`` keys; values may be null)."""
-    file = _find(Path(path), "test_inputs.json", ".json")
+    """Public test inputs (records with ``img_path`` and ``element_score`` keys; values may be null).
+
+    A folder is searched for ``<folder>.json`` (an NTIRE phase folder: ``val/val.json``), then
+    ``test_inputs.json``, then its only JSON file.
+    """
+    p = Path(path)
+    phase = p / f"{p.name}.json"
+    file = phase if p.is_dir() and phase.is_file() else _find(p, "test_inputs.json", ".json")
     out: Expected = {}
     for i, rec in enumerate(_records(_read_json_file(file), file.name)):
         img = rec.get("img_path")

@@ -247,9 +247,16 @@ def load_reference(path: str | Path) -> StructureReference:
 
 
 def load_expected(path: str | Path) -> list[str]:
-    """Public test images: a JSON list of names (extensions dropped) or a folder of images."""
+    """Public test images: a JSON list of names (extensions dropped), a ``{name: {...}}`` info file, or a folder.
+
+    A folder is a split folder holding ``<folder>_info.json`` (EvalMuse-Structure: ``val/val_info.json``,
+    whose keys are the names) or ``images/``, or a folder of images itself.
+    """
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() and (p / f"{p.name}_info.json").is_file():
+        p = p / f"{p.name}_info.json"
+    elif p.is_dir():
+        p = p / "images" if (p / "images").is_dir() else p
         names = sorted(f.stem for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not names:
             raise ReferenceDataError(str(p), "holds no images.", f"Pass a folder of {', '.join(IMAGE_SUFFIXES)} files.")
