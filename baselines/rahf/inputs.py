@@ -2,9 +2,11 @@
 
 Images are resized to the model's square input with PIL's Lanczos filter (as the official
 data loader) and kept as uint8 until they reach the device, where they are normalised
-with CLIP's mean and std. Heatmap targets are the at-least-two-annotators masks (512 x 512
-0/1, from :func:`baselines.common.data.structure_items`), area-resized to the size of the
-head's output (512 in the full model, so no resize there).
+with CLIP's mean and std. Heatmap targets (from :func:`baselines.common.data.structure_items`,
+512 x 512) are, by ``train.heatmap_target``, ``graded``: upstream's training maps (EvalMuse-Structure
+``data_process.py``: 64/127/180/255 by how many annotators marked the pixel, bilinear-resized,
+divided by 255), or ``binary``: the at-least-two-annotators 0/1 masks the reference uses. Either is
+area-resized to the size of the head's output (512 in the full model, so no resize there).
 """
 
 from __future__ import annotations
@@ -37,9 +39,21 @@ def load_image(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
 
 
-def target_map(mask: np.ndarray, size: int) -> torch.Tensor:
-    """A 0/1 mask as a ``(size, size)`` float map in 0..1 (area resize: edges get fractions)."""
-    m = mask.astype(np.float32)
+#: ``train.heatmap_target`` -> the :class:`StructureItem` field holding it.
+TARGET_FIELDS = {"binary": "mask", "graded": "graded"}
+
+
+def heatmap_target(train_config: dict[str, Any]) -> str:
+    """The configured heatmap target kind (``binary`` when the key is absent)."""
+    kind = str(train_config.get("heatmap_target", "binary"))
+    if kind not in TARGET_FIELDS:
+        raise ValueError(f"train.heatmap_target must be one of {', '.join(TARGET_FIELDS)}, not {kind!r}")
+    return kind
+
+
+def target_map(mask: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
+    """A mask (0/1, or 0..255 with ``scale`` 1/255) as a ``(size, size)`` float map in 0..1 (area resize)."""
+    m = mask.astype(np.float32) * np.float32(scale)
     if m.shape != (size, size):
         m = cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(np.clip(m, 0.0, 1.0))
@@ -55,8 +69,11 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 class StructureSet(Dataset):
     """Track 2 items as (uint8 image, target map or empty, normalised score or nan, index)."""
 
-    def __init__(self, items: list[StructureItem], image_size: int, target_size: int, cache: bool = False):
+    def __init__(self, items: list[StructureItem], image_size: int, target_size: int, cache: bool = False,
+                 target: str = "binary"):
         self.items = items
+        self.field = TARGET_FIELDS[target]
+        self.scale = 1.0 / 255.0 if target == "graded" else 1.0
         self.image_size = image_size
         self.target_size = target_size
         self.cache: list[torch.Tensor] | None = None
@@ -69,7 +86,8 @@ class StructureSet(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         item = self.items[i]
         image = self.cache[i] if self.cache is not None else load_image(item.image_file, self.image_size)
-        target = target_map(item.mask, self.target_size) if item.mask is not None else torch.zeros(0)
+        mask = getattr(item, self.field)
+        target = target_map(mask, self.target_size, self.scale) if mask is not None else torch.zeros(0)
         score = torch.tensor((item.mos - 1.0) / 4.0 if item.mos is not None else float("nan"))
         return image, target, score, i
 

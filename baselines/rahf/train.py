@@ -2,6 +2,9 @@
 
 As the official EM-RAHF recipe (``run_train.sh``: lr 2e-5, 2000 steps, cosine to 0, encoders
 frozen for the first half): the loss is ``MSE(heatmap, target) + w * MSE(score, (mos - 1) / 4)``
+where the heatmap target is ``train.heatmap_target``: ``graded`` (upstream's, the full config:
+levels 64/127/180/255 by how many annotators marked a pixel, / 255) or ``binary`` (the
+reference's at-least-two-annotators 0/1 mask; the tiny config and the default)
 (``score_loss_weight`` w: 1 as the official; the tiny config raises it);
 AdamW over all parameters; the vision tower and text embeddings are frozen until
 ``freeze_fraction`` of the optimiser steps are done. Gradients are accumulated over
@@ -28,6 +31,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch.utils.data import DataLoader
 
+from ntire_t2iqa.data.sources import TrackData
+
 from ..common.data import structure_items
 from ..common.runtime import (
     STATE,
@@ -40,7 +45,15 @@ from ..common.runtime import (
     seed_everything,
 )
 from .convert import load_altclip_encoders, load_weights
-from .inputs import StructureSet, augment, cpu_threads, normalise, reuse_freed_memory
+from .inputs import (
+    TARGET_FIELDS,
+    StructureSet,
+    augment,
+    cpu_threads,
+    heatmap_target,
+    normalise,
+    reuse_freed_memory,
+)
 from .model import RAHF, build_model, native_heatmap_size
 from .tokenizer import PromptTokenizer, WordTokenizer, altclip_folder, load_tokenizer
 
@@ -67,6 +80,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(json.dumps(config))
     for key in RESUMABLE_CHANGES:
         c.get("train", {}).pop(key, None)
+    c.setdefault("train", {}).setdefault("heatmap_target", "binary")  # runs from before the key was added
     for key in ("vocab_size", "max_position_embeddings"):  # filled in from the tokenizer
         c.get("text", {}).pop(key, None)
     return c
@@ -144,7 +158,8 @@ def _init_model(config: dict[str, Any], out: Path, resumed: bool) -> RAHF:
     return model
 
 
-def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int, progress: bool = True) -> Path:
+def train(data: Path | TrackData, out: Path, config: dict[str, Any], device: str, seed: int,
+          progress: bool = True) -> Path:
     """Train (or resume) a RAHF run in ``out``; return the run folder."""
     dev = resolve_device(device)
     with cpu_threads(config.get("train", {}).get("cpu_threads"), dev) as threads, \
@@ -154,13 +169,15 @@ def train(data: Path, out: Path, config: dict[str, Any], device: str, seed: int,
         return _train(data, out, config, dev, seed, progress)
 
 
-def _train(data: Path, out: Path, config: dict[str, Any], dev: torch.device, seed: int, progress: bool) -> Path:
+def _train(data: Path | TrackData, out: Path, config: dict[str, Any], dev: torch.device, seed: int,
+           progress: bool) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config, state = resolve_config(out, config)
     tcfg = config["train"]
     seed_everything(seed)
-    items = structure_items(data, "train")
+    target = heatmap_target(tcfg)
+    items = structure_items(data, "train", targets=(TARGET_FIELDS[target],))
     tokenizer = prepare_tokenizer(config, out, [it.prompt for it in items], resumed=state is not None)
     model = _init_model(config, out, resumed=state is not None).to(dev)
     per_epoch, epochs, total_steps = schedule(len(items), tcfg)
@@ -181,9 +198,10 @@ def _train(data: Path, out: Path, config: dict[str, Any], dev: torch.device, see
 
     t_load = time.perf_counter()
     dataset = StructureSet(items, int(config["image_size"]), native_heatmap_size(config),
-                           cache=bool(tcfg.get("cache_images", False)))
+                           cache=bool(tcfg.get("cache_images", False)), target=target)
     ids = tokenizer([it.prompt for it in items])
-    console.print(f"rahf: {len(items)} training images ready in {time.perf_counter() - t_load:.1f} s; "
+    console.print(f"rahf: {len(items)} training images ({target} heatmap targets) ready in "
+                  f"{time.perf_counter() - t_load:.1f} s; "
                   f"{epochs} epochs x {per_epoch} steps, encoders frozen until step {unfreeze_step}")
     accumulate = int(tcfg.get("accumulate", 1))
     weighted = bool(tcfg.get("weighted_heatmap_loss", False))
