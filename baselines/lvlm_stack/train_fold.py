@@ -12,6 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ntire_t2iqa.data.sources import SplitFiles, locate
+from ntire_t2iqa.errors import ReferenceDataError
+
 from . import CONFIGS
 from .folds import image_spec, make_accelerator, train_fold
 from .model import ImageEncoder
@@ -21,7 +24,10 @@ from .recipe import prepare_run, train
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments and train."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="challenge folder")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="data folder: a synthetic challenge or a Track 1 root (train_list.json + images/)")
+    ap.add_argument("--train-annotations", type=Path, default=None, help="train_list.json, if not under --data")
+    ap.add_argument("--train-images", type=Path, default=None, help="training images folder, if not under --data")
     ap.add_argument("--out", type=Path, required=True, help="run folder (resumed when it exists)")
     ap.add_argument("--config", default="full", help="tiny, full or a JSON file")
     ap.add_argument("--fold", default="all", help="'all' or a fold index")
@@ -29,6 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None, help="local Qwen2.5-VL directory (overrides model.path)")
     args = ap.parse_args(argv)
+    try:
+        args.data = locate(args.data, "align", {"train": SplitFiles(args.train_annotations, args.train_images)})
+    except ReferenceDataError as exc:
+        ap.error(str(exc))
     path = Path(CONFIGS[args.config]) if args.config in CONFIGS else Path(args.config)
     config = json.loads(path.read_text())
     if args.weights:

@@ -38,6 +38,10 @@ is a rectangle by its top-left and bottom-right corners covering pixels
 ``x0 <= x < x1, y0 <= y < y1``; ``{"bbox_type": 2, "bbox": [[x, y], ...]}`` is a polygon
 filled as ``cv2.fillPoly`` does (boundary included).
 
+Real data as distributed (the EvalMuse-40K release with the NTIRE phase folders, and
+EvalMuse-Structure) is read in place: :mod:`.sources` detects a folder's layout and gives
+every command the same per-split files (:func:`.sources.locate`).
+
 Hidden files never leave the organizer: participants (and baselines) read only the
 public ones. The trivial "oracle" reads the hidden reference on purpose, as a yardstick.
 
