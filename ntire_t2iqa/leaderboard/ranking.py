@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,20 +85,31 @@ def build(store: Store, scope: Scope, pick: str = "best", phase: str | None = No
             rec = max(recs, key=lambda r: (r["submitted_at"], r["id"]))
         chosen.append(rec)
     chosen.sort(key=lambda r: (-r["main_score"], r["submitted_at"], r["id"]))
-    conf = store.confidence(scope)
     rows, baselines = [], []
     for rec in chosen:
         row = Row(None, rec["team"], rec["leader"], rec["main_score"],
                   {k: rec["metrics"][k] for k in COMPONENTS[scope.track]}, rec["sha256"], rec["path"],
                   rec["submitted_at"], counts[rec["team"]])
-        stored = conf.get(rec["team"])
-        if stored is not None and stored[0] == rec["sha256"]:  # computed for this very submission
-            row.ci, row.flip_next = (stored[1], stored[2]), stored[3]
         (baselines if row.is_baseline else rows).append(row)
     for i, row in enumerate(rows, start=1):
         row.rank = i
+    conf = store.confidence(scope, board_key(rows + baselines))  # empty unless computed for this very board
+    for row in rows + baselines:
+        stored = conf.get(row.team)
+        if stored is not None and stored[0] == row.sha256:
+            row.ci, row.flip_next = (stored[1], stored[2]), stored[3]
     resamples = max((c[4] for c in conf.values()), default=0)
     return Leaderboard(scope.track, rows, baselines, invalid, pending, resamples)
+
+
+def board_key(rows: list[Row]) -> str:
+    """sha256 of the ordered (team, submission sha256) list of a whole board.
+
+    Bootstrap intervals and flip odds are stored with the key of the board they were
+    computed for and shown only next to that same board: a team added, dropped or moved,
+    or a submission changed, makes them stale.
+    """
+    return hashlib.sha256(json.dumps([[r.team, r.sha256] for r in rows]).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -152,6 +165,6 @@ def bootstrap(store: Store, scope: Scope, board: Leaderboard, resamples: int, se
         flip = float(np.mean(draws[:, t] < draws[:, t + 1])) if t + 1 < ranked else None
         out.append((row.team, row.sha256, float(lo), float(hi), flip))
         row.ci, row.flip_next = (float(lo), float(hi)), flip
-    store.set_confidence(scope, out, resamples)
+    store.set_confidence(scope, board_key(teams), out, resamples)
     board.resamples = resamples
     return draws
