@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import codalab, metrics
 from .cli_common import TRACK, err, out, reference_failure
-from .errors import ReferenceDataError
+from .errors import ReferenceDataError, StoreError
 from .leaderboard import FORMATS, rank, render
 from .leaderboard.export import to_table
+from .leaderboard.runner import Interrupted, signals_raise
 from .safetext import terminal
 
 
@@ -38,29 +40,44 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
     if submissions is None and manifest is None:
         raise click.UsageError("give a SUBMISSIONS folder (<team>/<file>.zip) or --manifest CSV")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+    try:
+        with signals_raise(), Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+            tasks: dict[str, int] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
 
-        try:
             board, summary = rank(submissions, track, reference, db, manifest, pick, workers, resamples, plcc_fit,
                                   seed, progress, phase)
-        except ReferenceDataError as exc:
-            reference_failure(exc, False)
-            return
+    except ReferenceDataError as exc:
+        reference_failure(exc, False)
+        return
+    except StoreError as exc:
+        _store_failure(exc)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        err.print(f"[bold red]rank stopped by {signal.Signals(signum).name}[/bold red]: every result scored before "
+                  f"it is kept in {terminal(db)}; run the same command again to finish.")
+        sys.exit(128 + signum)
     out.print(to_table(board))
     err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
               f"{summary.already_scored} already in {db}.")
     if board.invalid:
         err.print(f"{len(board.invalid)} invalid submission(s); see `ntire-t2iqa leaderboard --db {db} "
                   f"--track {track} --format md`.")
+    for line in summary.notes:
+        err.print(f"[yellow]invalid after an unexpected scorer error (organizer note):[/yellow] {terminal(line)}")
     for line in summary.failed:
         err.print(f"[red]not scored (will be retried):[/red] {terminal(line)}")
     sys.exit(1 if summary.failed else 0)
+
+
+def _store_failure(exc: StoreError) -> None:
+    """Report a results-store problem (organizer side) and exit 2."""
+    err.print(f"[bold red]{terminal(str(exc))}[/bold red]")
+    sys.exit(2)
 
 
 @click.command("leaderboard")
@@ -93,6 +110,8 @@ def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | N
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return
+    except StoreError as exc:
+        _store_failure(exc)
     if fmt == "table":
         out.print(to_table(rendered))  # type: ignore[arg-type]
         return
@@ -100,8 +119,14 @@ def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | N
     if private:
         err.print("[bold red]organizer-only page: it shows hidden reference values; do not publish it[/bold red]")
     if out_path:
-        Path(out_path).write_text(rendered, encoding="utf-8")
-        err.print(f"wrote {out_path}")
+        try:
+            Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(out_path).write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            err.print(f"[bold red]cannot write {terminal(out_path)}: {terminal(exc.strerror or str(exc))}.[/bold red] "
+                      "Fix: pass --out a path in a writable folder.")
+            sys.exit(2)
+        err.print(f"wrote {terminal(out_path)}")
     else:
         click.echo(rendered, nl=False)
 

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..metrics import PLCC_FITS
+from ..safetext import unicode_safe
 from . import collect, export, html, ranking
 from .ranking import Leaderboard
 from .runner import RunSummary, reference_fingerprint, score_entries
 from .store import Scope, Store
+from .storefile import store_error
 
 FORMATS = ("table", "csv", "md", "latex", "html", "json")
 Progress = Callable[[str, int, int], None]
@@ -36,23 +39,28 @@ def rank(submissions: str | Path | None, track: str, reference: str | Path, db: 
     """
     if plcc_fit not in PLCC_FITS:
         raise ValueError(f"unknown plcc_fit {plcc_fit!r}")
+    if manifest is None and submissions is None:
+        raise ReferenceDataError("rank", "needs a submissions folder or a manifest.")
     reference = Path(reference)
     scope = Scope(track, reference_fingerprint(reference, track), plcc_fit)
-    with Store(db) as store:
-        if manifest is not None:
-            entries = collect.from_manifest(Path(manifest), track, store)
-        elif submissions is not None:
-            entries = collect.from_folder(Path(submissions), track, store)
-        else:
-            raise ReferenceDataError("rank", "needs a submissions folder or a manifest.")
-        store.set_meta(f"scope:{track}", {"ref_sha256": scope.ref_sha256, "plcc_fit": plcc_fit,
-                                          "reference": str(reference.resolve())})
-        summary = score_entries(store, scope, entries, reference, workers,
-                                (lambda done, total: progress("scoring", done, total)) if progress else None)
-        board = ranking.build(store, scope, pick, phase)
-        if resamples > 0:
-            ranking.bootstrap(store, scope, board, resamples, seed,
-                              (lambda done, total: progress("bootstrap", done, total)) if progress else None)
+    try:
+        with Store(db) as store:
+            if manifest is not None:
+                found = collect.from_manifest(Path(manifest), track, store)
+            else:
+                found = collect.from_folder(Path(submissions), track, store)  # type: ignore[arg-type]
+            store.set_meta(f"scope:{track}", {"ref_sha256": scope.ref_sha256, "plcc_fit": plcc_fit,
+                                              "reference": unicode_safe(str(reference.resolve()))})
+            summary = score_entries(store, scope, found.entries, reference, workers,
+                                    (lambda done, total: progress("scoring", done, total)) if progress else None)
+            summary.total += len(found.failed)
+            summary.failed[:0] = found.failed
+            board = ranking.build(store, scope, pick, phase)
+            if resamples > 0:
+                ranking.bootstrap(store, scope, board, resamples, seed,
+                                  (lambda done, total: progress("bootstrap", done, total)) if progress else None)
+    except sqlite3.Error as exc:  # the store's own methods say this already; anything else that touched it
+        raise store_error(db, exc) from None
     return board, summary
 
 
@@ -80,9 +88,7 @@ def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str 
         raise ValueError("private applies to the HTML page only")
     if team is not None and not private:
         raise ValueError("team selects the scatter of the organizer-only page; pass private=True")
-    if not Path(db).is_file():
-        raise ReferenceDataError(str(db), "does not exist.", "Run `ntire-t2iqa rank` first or check --db.")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         scope = stored_scope(store, track)
         board = ranking.build(store, scope, pick, phase)
         if fmt == "table":
