@@ -147,5 +147,5 @@ def run_command(name: str, data: str | None, split: str, inputs: str | None, ima
 def _describe(source: Any, split: str) -> str:
     """One line: the layout and the split's files (those found)."""
     files = source.files.get(split)
-    parts = [str(p) for p in (files.annotations, files.images) if p is not None] if files else []
+    parts = [str(p) for p in (files.annotations, files.images) if p is not None and p.exists()] if files else []
     return f"{source.layout} layout: {', '.join(parts)}"

@@ -133,5 +133,5 @@ def test_a_folder_of_the_other_track_is_refused_with_what_was_looked_for(roots: 
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert "looked for" in text and "train_list.json" in text and "looks like a Track 2" in text
+    assert "looked in it for" in text and "train_list.json" in text and "looks like a Track 2" in text
     assert not (tmp_path / "run").exists()

@@ -49,6 +49,8 @@ def test_layouts_are_detected_per_track(track1, track2, tmp_path):
     text = str(info.value)
     assert text.startswith("data error:") and "train_list.json" in text and "val/val.json" in text
     assert "looks like a Track 2" in text and "--train-annotations" in text
+    with pytest.raises(DataLayoutError, match=r"subfolder 'evalmuse' fits: pass --data"):
+        locate(r1.parent, "align")
     synth = tmp_path / "synth"
     synthesize(synth, seed=1, size=SynthSize((2, 4, 4), 1, (0, 4, 4)), workers=1, progress=False)
     assert locate(synth / "align", "align").layout == "synthetic"
@@ -63,7 +65,7 @@ def test_explicit_pieces_replace_and_missing_ones_are_named(track1, tmp_path):
         (moved / f.name).write_bytes(f.read_bytes())
     source = locate(None, "align", {"val": SplitFiles(root / "val" / "val.json", moved)})
     assert source.layout == "explicit" and data_layer.align_items(source, "val")[0].image_file.parent == moved
-    with pytest.raises(DataLayoutError, match=r"no Track 1 .* train training annotations.*--train-annotations"):
+    with pytest.raises(DataLayoutError, match=r"no Track 1 .* training annotations.*--train-annotations"):
         source.annotations("train")
     mixed = locate(root, "align", {"test": SplitFiles(images=moved)})
     assert mixed.annotations("test") == root / "test" / "test.json" and mixed.images("test") == moved
@@ -169,7 +171,7 @@ def test_data_commands_take_the_roots(track1, track2, tmp_path):
     assert res.exit_code == 0, res.output
     assert len(json.loads((tmp_path / "eval.json").read_text())) == 15
     res = runner.invoke(main, ["data", "build-ref", str(r1 / "val"), "--out", str(tmp_path / "x.json")])
-    assert res.exit_code == 2 and "looked for" in res.output and "train_list.json" in res.output
+    assert res.exit_code == 2 and "looked in it for" in res.output and "train_list.json" in res.output
 
 
 def test_one_annotator_hint_is_consistent(tmp_path):

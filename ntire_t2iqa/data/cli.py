@@ -21,7 +21,7 @@ from .build_ref import build_align_reference, build_structure_reference
 from .demo import DemoRow, run_demo
 from .folds import FOLDS_NAME, make_folds, training_files
 from .layout import EVAL_SPLITS
-from .sources import TRACK_NAMES, detect, looked_for
+from .sources import TRACK_NAMES, DataLayoutError, detect, looked_for
 from .synth import SIZES, synthesize
 from .trivial import KINDS, write_trivial
 
@@ -116,7 +116,7 @@ def _raw_annotations(raw: Path, track: str | None, images: str | None) -> tuple[
     found = [(t, s) for t in wanted if (s := detect(raw, t)) is not None and s.has("train")]
     if not found:
         looked = "; ".join(f"{TRACK_NAMES[t]}: {looked_for(raw, t)}" for t in wanted)
-        raise ReferenceDataError(str(raw), f"holds no training annotations (looked for {looked}).",
+        raise DataLayoutError(str(raw), f"holds no training annotations (looked in it for {looked}).",
                                  "Pass the annotation file, or a data folder laid out as in the README.")
     if len(found) > 1:
         raise click.UsageError(f"{raw} holds training annotations of both tracks; add --track align or structure.")

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from .layout import MANIFEST, write_json
-from .sources import TRACK_NAMES, detect, looked_for
+from .sources import TRACK_NAMES, DataLayoutError, detect, looked_for
 
 PathLike = str | os.PathLike[str]
 FOLDS_NAME = "folds.json"
@@ -159,7 +159,7 @@ def training_files(data: PathLike, track: str | None = None) -> list[Path]:
             found.append(source.annotations("train"))
     if not found:
         looked = "; ".join(f"{TRACK_NAMES[t]}: {looked_for(p, t)}" for t in wanted)
-        raise ReferenceDataError(str(p), f"holds no training annotations (looked for {looked}).",
+        raise DataLayoutError(str(p), f"holds no training annotations (looked in it for {looked}).",
                                  "Pass a training annotation file or a data folder laid out as in the README.")
     return found
 

@@ -40,6 +40,7 @@ from ..errors import ReferenceDataError
 from .layout import MANIFEST, SPLITS, ChallengePaths
 
 PathLike = str | os.PathLike[str]
+MAX_SUBFOLDERS = 64
 TRACK_NAMES = {"align": "Track 1 (alignment, EvalMuse-40K)", "structure": "Track 2 (structure, EvalMuse-Structure)"}
 #: The command-line option that points at each piece, named in error messages.
 OPTIONS = {("train", "annotations"): "--train-annotations FILE", ("train", "images"): "--train-images DIR",
@@ -88,12 +89,12 @@ class TrackData:
         ok = path is not None and (path.is_dir() if kind == "images" else path.is_file())
         if ok:
             return path
-        what = {"annotations": "training annotations" if split == "train" else "inputs JSON",
-                "images": "images folder"}[kind]
+        what = {"annotations": "training annotations" if split == "train" else f"{split} inputs JSON",
+                "images": "training images folder" if split == "train" else f"{split} images folder"}[kind]
         option = OPTIONS[("train" if split == "train" else "eval", kind)]
         where = str(self.root) if self.root is not None else "the data options"
         looked = f"looked for {path}" if path is not None else "this layout has none"
-        raise DataLayoutError(where, f"has no {TRACK_NAMES[self.track]} {split} {what} ({self.layout} layout; "
+        raise DataLayoutError(where, f"has no {TRACK_NAMES[self.track]} {what} ({self.layout} layout; "
                               f"{looked}).", f"Point at it with {option}"
                               + ("" if split == "train" else f" (with --split {split})") + ".")
 
@@ -176,6 +177,19 @@ def looked_for(root: Path, track: str) -> str:
     return f"{MANIFEST} (synthetic challenge, here or one level up), or " + ", ".join(files)
 
 
+def _hint(root: Path, track: str) -> str:
+    """Where the data probably is: the folder is the other track's, or a subfolder fits."""
+    other = "structure" if track == "align" else "align"
+    if detect(root, other) is not None:
+        return f" It looks like a {TRACK_NAMES[other]} folder."
+    try:
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir())[:MAX_SUBFOLDERS]
+    except OSError:
+        return ""
+    fits = [p for p in subfolders if detect(p, track) is not None]
+    return f" Its subfolder {fits[0].name!r} fits: pass --data {fits[0]}." if fits else ""
+
+
 def locate(data: PathLike | TrackData | None, track: str,
            overrides: Mapping[str, SplitFiles] | None = None) -> TrackData:
     """Resolve ``data`` (a root folder, or an already resolved :class:`TrackData`) for ``track``.
@@ -197,10 +211,8 @@ def locate(data: PathLike | TrackData | None, track: str,
             raise DataLayoutError(str(root), "is not a folder.", "Pass the folder holding the data (--data ROOT).")
         found = detect(root, track)
         if found is None and not overrides:
-            other = "structure" if track == "align" else "align"
-            hint = (f" It looks like a {TRACK_NAMES[other]} folder." if detect(root, other) is not None else "")
-            raise DataLayoutError(str(root), f"holds no {TRACK_NAMES[track]} data: looked for "
-                                  f"{looked_for(root, track)}.{hint}",
+            raise DataLayoutError(str(root), f"holds no {TRACK_NAMES[track]} data: looked in it for "
+                                  f"{looked_for(root, track)}.{_hint(root, track)}",
                                   "Pass the folder laid out as in the README (\"Your own copy of the data\"), "
                                   "or point at each piece with --train-annotations/--train-images "
                                   "(train) or --inputs/--images (val, test).")

@@ -74,7 +74,7 @@ def check_found(missing: list[str], folder: Path, total: int, option: str) -> No
         return
     shown = ", ".join(repr(m) for m in missing[:MAX_SHOWN])
     more = f" and {len(missing) - MAX_SHOWN} more" if len(missing) > MAX_SHOWN else ""
-    raise DataLayoutError(str(folder), f"lacks {len(missing)} of the {total} images the annotations name "
+    raise DataLayoutError(str(folder), f"lacks {len(missing)} of the {total} images its split's JSON names "
                           f"({shown}{more}).", f"Point at the folder that holds them with {option}.")
 
 
