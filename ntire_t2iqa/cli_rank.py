@@ -14,7 +14,7 @@ from .cli_common import TRACK, err, out, reference_failure
 from .errors import ReferenceDataError, StoreError
 from .leaderboard import FORMATS, rank, render
 from .leaderboard.export import to_table
-from .leaderboard.runner import Interrupted, signals_raise
+from .leaderboard.runner import DEFAULT_TIMEOUT, Interrupted, signals_raise
 from .safetext import terminal
 
 
@@ -34,8 +34,10 @@ from .safetext import terminal
 @click.option("--plcc-fit", type=click.Choice(metrics.PLCC_FITS), default="official", show_default=True)
 @click.option("--phase", default=None, help="Only rank submissions of this manifest phase.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one file may take to be read and scored; a slower file is invalid (0: no limit).")
 def rank_command(submissions: str | None, track: str, reference: str, manifest: str | None, db: str, pick: str,
-                 workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int) -> None:
+                 workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int, timeout: float) -> None:
     """Score every new submission into the results store and print the leaderboard."""
     if submissions is None and manifest is None:
         raise click.UsageError("give a SUBMISSIONS folder (<team>/<file>.zip) or --manifest CSV")
@@ -50,7 +52,7 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
                 bar.update(tasks[stage], completed=done, total=total)
 
             board, summary = rank(submissions, track, reference, db, manifest, pick, workers, resamples, plcc_fit,
-                                  seed, progress, phase)
+                                  seed, progress, phase, timeout)
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return

@@ -458,3 +458,41 @@ def test_a_manifest_time_out_of_range_names_the_line(tmp_path, when) -> None:
     proc = _cli("rank", "--manifest", str(manifest), "--track", "align", "--ref", str(ref), "--db",
                 str(tmp_path / "lb.db"))
     assert proc.returncode == 2 and "m.csv, line 3" in proc.stderr and when in proc.stderr
+
+
+def _colliding_keys_pickle(n: int) -> bytes:
+    """A dict of ``n`` integer keys that all hash alike (multiples of 2**61 - 1): loading it takes
+    quadratic time inside the C unpickler, where no Python-level timer can interrupt it."""
+    modulus = (1 << 61) - 1
+    out = bytearray(b"\x80\x04}(")  # PROTO 4, EMPTY_DICT, MARK
+    for i in range(1, n + 1):
+        key = (modulus * i).to_bytes(12, "little", signed=True)
+        out += b"\x8a\x0c" + key + b"K\x00"  # LONG1 key, BININT1 0
+    return bytes(out + b"u.")  # SETITEMS, STOP
+
+
+def test_a_file_that_hangs_the_unpickler_is_stopped_by_the_time_limit(tmp_path) -> None:
+    import pickle
+    import zipfile
+
+    from helpers import random_structure, structure_zip
+
+    from ntire_t2iqa.tracks.common import README_TEMPLATE
+
+    sub, ref = random_structure(6, seed=5)
+    (tmp_path / "gt.pkl").write_bytes(pickle.dumps(ref))
+    root = tmp_path / "subs"
+    (root / "honest").mkdir(parents=True)
+    (root / "flood").mkdir()
+    structure_zip(root / "honest" / "s.zip", sub)
+    with zipfile.ZipFile(root / "flood" / "s.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("output.pkl", _colliding_keys_pickle(200_000))  # minutes of work unbounded
+        zf.writestr("readme.txt", README_TEMPLATE)
+    db = tmp_path / "lb.db"
+    proc = _cli("rank", str(root), "--track", "structure", "--ref", str(tmp_path / "gt.pkl"), "--db", str(db),
+                "--timeout", "2", "--workers", "2", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    board = json.loads(_cli("leaderboard", "--db", str(db), "--track", "structure", "--format", "json").stdout)
+    assert [r["team"] for r in board["rows"]] == ["honest"]
+    (bad,) = board["invalid"]
+    assert bad["team"] == "flood" and "took longer than 2 s" in bad["reasons"][0]["what"]

@@ -19,7 +19,7 @@ from ..metrics import PLCC_FITS
 from ..safetext import unicode_safe
 from . import collect, export, html, ranking
 from .ranking import Leaderboard
-from .runner import RunSummary, reference_fingerprint, score_entries
+from .runner import DEFAULT_TIMEOUT, RunSummary, reference_fingerprint, score_entries
 from .store import Scope, Store
 from .storefile import store_error
 
@@ -30,12 +30,13 @@ Progress = Callable[[str, int, int], None]
 def rank(submissions: str | Path | None, track: str, reference: str | Path, db: str | Path,
          manifest: str | Path | None = None, pick: str = "best", workers: int = 1, resamples: int = 0,
          plcc_fit: str = "official", seed: int = 0, progress: Progress | None = None,
-         phase: str | None = None) -> tuple[Leaderboard, RunSummary]:
+         phase: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> tuple[Leaderboard, RunSummary]:
     """Score every new submission into the store at ``db`` and build the leaderboard.
 
     ``submissions`` is a folder laid out ``<team>/<file>.zip``; or give ``manifest``, a
     CSV with ``path, team, leader, submitted_at, phase``. Each distinct file (by sha256)
-    is scored once per reference and PLCC fit; re-running scores only what is new.
+    is scored once per reference and PLCC fit; re-running scores only what is new. A file
+    that takes longer than ``timeout`` seconds to read and score (0: no limit) is invalid.
     """
     if plcc_fit not in PLCC_FITS:
         raise ValueError(f"unknown plcc_fit {plcc_fit!r}")
@@ -52,7 +53,8 @@ def rank(submissions: str | Path | None, track: str, reference: str | Path, db: 
             store.set_meta(f"scope:{track}", {"ref_sha256": scope.ref_sha256, "plcc_fit": plcc_fit,
                                               "reference": unicode_safe(str(reference.resolve()))})
             summary = score_entries(store, scope, found.entries, reference, workers,
-                                    (lambda done, total: progress("scoring", done, total)) if progress else None)
+                                    (lambda done, total: progress("scoring", done, total)) if progress else None,
+                                    timeout)
             summary.total += len(found.failed)
             summary.failed[:0] = found.failed
             board = ranking.build(store, scope, pick, phase)

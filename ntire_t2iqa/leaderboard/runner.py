@@ -6,8 +6,10 @@ makes it invalid, with the exception's type as the participant-safe reason; only
 OSError (an organizer-side fault: the file vanished, permission denied) leaves it failed,
 reported and tried again on the next run, while the rest goes on.
 
-Scoring always runs in worker processes. A file that kills its worker (out of memory, a
-crash) is scored again alone, after a fresh worker has shown that it can load the
+Scoring always runs in worker processes, each file under a time limit that the kernel
+enforces (``SIGALRM``'s default action ends the worker even inside a C loop that never
+returns to Python, such as a hostile pickle's colliding dict keys). A file that kills its
+worker (too slow, out of memory, a crash) is scored again alone, after a fresh worker has shown that it can load the
 reference, and is invalid if it kills that worker too. Workers ignore SIGINT, die on
 SIGTERM, die with the ranking process (Linux), and are terminated at once when the run
 stops for any reason: a signal (see :func:`signals_raise`), Ctrl-C or a store failure.
@@ -39,6 +41,9 @@ from .store import Entry, Scope, Store, pack_details
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 _MASKED = {signal.SIGINT, *_STOP_SIGNALS}
 _DIED = "made the scoring process end abruptly (out of memory, or a crash), even when scored alone."
+_SLOW = "took longer than {:g} s to read and score, even when scored alone."
+#: Seconds one file may take to be read and scored (``rank --timeout``).
+DEFAULT_TIMEOUT = 600.0
 _CHECK_IT = "Check it with `ntire-t2iqa validate`; if it passes there, send it to the organizers."
 
 # Per-worker state: the reference is loaded once per process.
@@ -95,14 +100,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(reference: str, track: str, plcc_fit: str, parent: int) -> None:
+def _init_worker(reference: str, track: str, plcc_fit: str, parent: int, timeout: float = 0.0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     for s in _STOP_SIGNALS:
         signal.signal(s, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _MASKED)  # blocked by the parent while it started us
     _die_with_parent(parent)
-    _WORKER.update(track=track, plcc_fit=plcc_fit)
+    _WORKER.update(track=track, plcc_fit=plcc_fit, timeout=timeout)
     try:
         _WORKER["reference"] = tracks.get(track).load_reference(reference)
     except ReferenceDataError as exc:
@@ -125,10 +130,25 @@ def _problem(where: str, what: str, fix: str = "") -> list[dict[str, str]]:
     return [{"severity": "error", "where": where, "what": what, "fix": fix}]
 
 
+def _time_limit(seconds: float) -> None:
+    """From now, the kernel ends this process after ``seconds`` (0: never); set again for each file."""
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.0))
+
+
 def _score_one(path: str) -> dict[str, Any]:
     """Score one file in a worker; returns a plain dict and never raises."""
     if "error" in _WORKER:
         return {"status": "reference-error", "error": _WORKER["error"]}
+    _time_limit(_WORKER.get("timeout", 0.0))
+    try:
+        return _score_file(path)
+    finally:
+        _time_limit(0)
+
+
+def _score_file(path: str) -> dict[str, Any]:
     name = unicode_safe(os.path.basename(path))
     try:
         os.close(open_regular(path))  # still a regular file: a pipe swapped in is never handed to the reader
@@ -253,8 +273,11 @@ class RunSummary:
 
 
 def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: Path, workers: int = 1,
-                  progress: Callable[[int, int], None] | None = None) -> RunSummary:
+                  progress: Callable[[int, int], None] | None = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> RunSummary:
     """Record entries, then score each distinct hash not yet scored in ``scope``.
+
+    ``timeout``: seconds one file may take (0: no limit); a file over it is invalid.
 
     Each result is committed on its own as soon as it is known, so an interrupted run
     loses at most the submissions being scored at that moment.
@@ -296,14 +319,17 @@ def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: P
         name = os.path.basename(e.path)
         record((sha, e.path), _invalid(_problem(name, e.rejected, "Submit the zip file itself.")))
     remaining = list(todo.items())
-    initargs = (str(reference), scope.track, scope.plcc_fit, os.getpid())
+    initargs = (str(reference), scope.track, scope.plcc_fit, os.getpid(), timeout)
     suspects: list[Item] = []
     while remaining:
         lost, remaining = _pool_pass(remaining, workers, initargs, record)
         suspects += lost
     for item in suspects:  # each alone, in a fresh worker that first shows it can load the reference
+        start = time.monotonic()
         lost, _ = _pool_pass([item], 1, initargs, record, check_ready=True)
+        slow = bool(timeout) and time.monotonic() - start >= timeout
         for dead in lost:
-            record(dead, _invalid(_problem(unicode_safe(os.path.basename(dead[1])), _DIED, _CHECK_IT),
-                                  "the scoring process ended abruptly"))
+            what = _SLOW.format(timeout) if slow else _DIED
+            record(dead, _invalid(_problem(unicode_safe(os.path.basename(dead[1])), what, _CHECK_IT),
+                                  "the time limit" if slow else "the scoring process ended abruptly"))
     return summary
