@@ -168,3 +168,11 @@ class StoreError(ToolkitError):
         if fix:
             text += f" Fix: {fix}"
         super().__init__(text)
+
+
+class MissingDependency(ToolkitError):
+    """A library the work needs cannot be imported here (organizer-facing): e.g. OpenCV for Track 2."""
+
+    def __init__(self, module: str, needed_for: str, cause: str, fix: str):
+        self.module, self.needed_for, self.cause, self.fix = module, needed_for, cause, fix
+        super().__init__(f"{needed_for} needs {module}, which this Python cannot import ({cause}). Fix: {fix}")

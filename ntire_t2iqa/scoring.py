@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from . import metrics, tracks
 from .archive import Limits, open_submission
 from .errors import Problem, SubmissionError, bounded, error
 from .tracks.common import README, Report, Result, check_readme
 
-PathLike = str | os.PathLike[str]
+#: A path given as text or a path object (``Union``: the scoring program also runs on Python 3.9).
+PathLike = Union[str, os.PathLike[str]]  # noqa: UP007
 
 
 def _check(submission: PathLike, track: str, expected: Any, against: str,
