@@ -99,13 +99,9 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
 
 
 from .cli_baseline import baseline as _baseline_group  # noqa: E402
+from .cli_codalab import codabench_bundle_command, codalab_score_command  # noqa: E402
 from .cli_explain import explain_command  # noqa: E402
-from .cli_rank import (  # noqa: E402
-    codabench_bundle_command,
-    codalab_score_command,
-    leaderboard_command,
-    rank_command,
-)
+from .cli_rank import leaderboard_command, rank_command  # noqa: E402
 
 for _command in (explain_command, rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command,
                  _baseline_group):

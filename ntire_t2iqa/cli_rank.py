@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import codalab, metrics
+from . import metrics
 from .cli_common import TRACK, err, out, reference_failure
 from .errors import ReferenceDataError, StoreError
 from .leaderboard import FORMATS, rank, render
@@ -132,28 +132,3 @@ def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | N
     else:
         click.echo(rendered, nl=False)
 
-
-@click.command("codalab-score")
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path(file_okay=False))
-@click.option("--track", type=TRACK, default=None, help="Default: from the submission (output.json or output.pkl).")
-def codalab_score_command(input_dir: str, output_dir: str, track: str | None) -> None:
-    """Scoring program: INPUT_DIR/res against INPUT_DIR/ref into OUTPUT_DIR/scores.txt and scores.json."""
-    sys.exit(codalab.run(input_dir, output_dir, track))
-
-
-@click.command("codabench-bundle")
-@click.argument("out_zip", type=click.Path(dir_okay=False))
-@click.option("--track", type=TRACK, required=True)
-@click.option("--ref", "reference", type=click.Path(exists=True), required=True, help="Hidden reference to bundle.")
-@click.option("--title", default=None, help="Competition title.")
-@click.option("--docker-image", default="codalab/codalab-legacy:py39", show_default=True,
-              help="Image with numpy, scipy and opencv-python(-headless) installed.")
-def codabench_bundle_command(out_zip: str, track: str, reference: str, title: str | None, docker_image: str) -> None:
-    """Write a Codabench competition bundle (competition.yaml, scoring program, reference data)."""
-    try:
-        path = codalab.write_bundle(track, reference, out_zip, title, docker_image)
-    except ReferenceDataError as exc:
-        reference_failure(exc, False)
-        return
-    out.print(f"wrote {path}")

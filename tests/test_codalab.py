@@ -12,9 +12,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import align_zip, random_align, random_structure, structure_zip
 
 from ntire_t2iqa import codalab, score
+from ntire_t2iqa.codalab import program
+from ntire_t2iqa.errors import MissingDependency
+from ntire_t2iqa.tracks.common import README_TEMPLATE
+
+
+def _metric_keys(track, naming="official"):
+    return {c.key: c.source for c in codalab.metric_columns(track, naming)}
 
 
 def _layout(tmp_path, zip_path, ref_name, ref_bytes):
@@ -27,8 +35,9 @@ def _layout(tmp_path, zip_path, ref_name, ref_bytes):
     return tmp_path / "input", tmp_path / "output"
 
 
+@pytest.mark.parametrize("naming", ["official", "toolkit"])
 @pytest.mark.parametrize("track", ["align", "structure"])
-def test_program_scores_like_the_scorer(tmp_path, track) -> None:
+def test_program_scores_like_the_scorer(tmp_path, track, naming) -> None:
     if track == "align":
         sub, ref = random_align(50, seed=21)
         zip_path, name, blob = align_zip(tmp_path / "s.zip", sub), "eval.json", json.dumps(ref).encode()
@@ -36,14 +45,27 @@ def test_program_scores_like_the_scorer(tmp_path, track) -> None:
         sub, ref = random_structure(12, seed=21)
         zip_path, name, blob = structure_zip(tmp_path / "s.zip", sub), "gt.pkl", pickle.dumps(ref)
     inp, out = _layout(tmp_path, zip_path, name, blob)
-    assert codalab.run(inp, out) == 0
+    assert codalab.run(inp, out, keys=naming) == 0
     expected = score(zip_path, inp / "ref" / name, track=track).to_dict()
+    metrics = _metric_keys(track, naming)
+    readme = ({"runtime per image [s]": 10.43, "CPU[1] / GPU[0]": 1, "Extra Data [1] / No Extra Data [0]": 1,
+               "LLM[1] / Non-LLM[0]": 1} if naming == "official" else
+              {"runtime": 10.43, "cpu": 1, "extra_data": 1, "llm": 1})
     scores = json.loads((out / "scores.json").read_text())
-    assert scores == {k: expected[k] for k in codalab.SCORE_KEYS[track]}
+    assert scores == {**{k: expected[src] for k, src in metrics.items()}, **readme}
     lines = (out / "scores.txt").read_text().splitlines()
-    assert lines[0] == f"main_score: {expected['main_score']:.4f}"
-    assert lines[len(codalab.SCORE_KEYS[track]):] == ["runtime: 10.43", "cpu: 1", "extra_data: 1", "llm: 1"]
-    assert "Main Score" in (out / "detailed_results.html").read_text()
+    assert lines[:len(metrics)] == [f"{k}: {expected[src]:.4f}" for k, src in metrics.items()]
+    if naming == "official":  # the official programs' keys, then the readme lines in the template's form
+        assert [ln.split(":")[0] for ln in lines[:len(metrics)]] == (
+            ["SRCC", "PLCC", "ACC", "Final_Score"] if track == "align" else
+            ["Final_Score", "SRCC", "PLCC", "Precision", "Recall", "F1_Score", "GIoU"])
+        assert lines[len(metrics):] == README_TEMPLATE.splitlines()
+    else:
+        assert lines[len(metrics):] == ["runtime: 10.43", "cpu: 1", "extra_data: 1", "llm: 1"]
+    parsed = yaml.safe_load((out / "scores.txt").read_text())  # how a platform without scores.json reads it
+    assert {k: v for k, v in parsed.items() if k in scores} == {k: round(v, 4) for k, v in scores.items()}
+    title = codalab.metric_columns(track, naming)[0].title
+    assert title in (out / "detailed_results.html").read_text()
 
 
 def test_program_reports_invalid_submission(tmp_path, capsys) -> None:
@@ -63,11 +85,10 @@ def test_bundle_scoring_program_runs_standalone(tmp_path) -> None:
     with zipfile.ZipFile(bundle) as zf:
         names = zf.namelist()
         zf.extractall(unpacked)
-    assert {"competition.yaml", "overview.md", "scoring_program/metadata.yaml", "scoring_program/score.py",
-            "reference_data/eval.json"} <= set(names)
-    yaml = (unpacked / "competition.yaml").read_text()
-    for key in codalab.SCORE_KEYS["align"]:
-        assert f"key: {key}" in yaml
+    assert {"competition.yaml", "pages/overview.md", "pages/terms.md", "logo.png", "scoring_program/metadata.yaml",
+            "scoring_program/score.py", "reference_data/eval.json"} <= set(names)
+    doc = yaml.safe_load((unpacked / "competition.yaml").read_text())
+    assert {c["key"] for c in doc["leaderboards"][0]["columns"]} == {c.key for c in codalab.all_columns("align")}
     zip_path = align_zip(tmp_path / "s.zip", sub)
     inp = tmp_path / "input"
     (inp / "res").mkdir(parents=True)
@@ -78,7 +99,7 @@ def test_bundle_scoring_program_runs_standalone(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-I", str(program / "score.py"), str(inp), str(tmp_path / "out")],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "out" / "scores.json").read_text())["main_score"] == \
+    assert json.loads((tmp_path / "out" / "scores.json").read_text())["Final_Score"] == \
         score(zip_path, tmp_path / "eval.json", track="align").main_score
 
 
@@ -94,7 +115,8 @@ def test_program_on_the_synthetic_challenge(tmp_path, track) -> None:
     inp, out = _layout(tmp_path, zip_path, ref.name, ref.read_bytes())
     assert codalab.run(inp, out) == 0
     expected = score(zip_path, ref, track=track).to_dict()
-    assert json.loads((out / "scores.json").read_text()) == {k: expected[k] for k in codalab.SCORE_KEYS[track]}
+    scores = json.loads((out / "scores.json").read_text())
+    assert {k: scores[k] for k in _metric_keys(track)} == {k: expected[src] for k, src in _metric_keys(track).items()}
 
 
 # --------------------------------------------------------------------------- hostile submissions
@@ -130,9 +152,9 @@ def test_undecodable_entry_name_is_named_safely(tmp_path, capsys) -> None:
     assert codalab.run(inp, out) == 1
     assert _files(out) == {"detailed_results.html"}  # whole, and nothing else (no temporary file)
     page = (out / "detailed_results.html").read_bytes().decode("utf-8")  # strict: valid UTF-8
-    assert "res/\\xff\\xfe: is a folder" in page and page.rstrip().endswith("</html>")
+    assert "your zip: member \\xff\\xfe: is a folder" in page and page.rstrip().endswith("</html>")
     err = capsys.readouterr().err
-    assert "res/\\xff\\xfe: is a folder" in err and "Traceback" not in err
+    assert "your zip: member \\xff\\xfe: is a folder" in err and "Traceback" not in err and "res/" not in err
 
 
 def test_earlier_outputs_are_removed_before_scoring(tmp_path) -> None:
@@ -148,15 +170,15 @@ def test_write_is_atomic(tmp_path, monkeypatch) -> None:
     target = tmp_path / "scores.txt"
     target.write_text("old\n")
     with pytest.raises(UnicodeEncodeError):  # text that cannot be encoded never reaches the disk
-        codalab._write_atomic(target, "main_score: \udcff")
+        program._write_atomic(target, "main_score: \udcff")
     assert target.read_text() == "old\n" and _files(tmp_path) == {"scores.txt"}
 
     def refuse(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(codalab.os, "replace", refuse)
+    monkeypatch.setattr(program.os, "replace", refuse)
     with pytest.raises(OSError):
-        codalab._write_atomic(target, "new\n")
+        program._write_atomic(target, "new\n")
     assert target.read_text() == "old\n" and _files(tmp_path) == {"scores.txt"}
     inp, out, _, _ = _align_layout(tmp_path / "run")
     assert codalab.run(inp, out) == 2 and _files(out) == set()  # cannot write: organizer's problem, no output
@@ -176,10 +198,14 @@ def test_scores_txt_takes_only_ascii_decimal_readme_values(tmp_path) -> None:
     assert codalab.run(inp, out) == 0
     result = score(inp / "res", inp / "ref", track="align")
     result.readme.update({"runtime per image [s]": "١٢", "CPU[1] / GPU[0]": "１",
-                          "Extra Data [1] / No Extra Data [0]": "1\nFinal_Score: 1.0", "LLM[1] / Non-LLM[0]": "0"})
+                          "Extra Data [1] / No Extra Data [0]": "1\nFinal_Score: 1.0", "LLM[1] / Non-LLM[0]": "0",
+                          "Other description": "ok"})
+    lines = codalab.scores_txt(result, "toolkit").splitlines()
+    assert lines[4:] == ["llm: 0"]
     lines = codalab.scores_txt(result).splitlines()
-    assert lines[len(codalab.SCORE_KEYS["align"]):] == ["llm: 0"]
+    assert lines[4:] == ["LLM[1] / Non-LLM[0] : 0", "Other description : ok"]
     assert all(line.isascii() for line in lines)
+    assert codalab.scores_json(result)["LLM[1] / Non-LLM[0]"] == 0 and len(codalab.scores_json(result)) == 5
 
 
 def test_submission_text_is_escaped_and_bounded(tmp_path, capsys) -> None:
@@ -202,18 +228,18 @@ def test_submission_text_is_escaped_and_bounded(tmp_path, capsys) -> None:
     assert "\nFinal_Score" not in err and all(line.isprintable() for line in err.splitlines())
 
     page = codalab.detailed_html(None, [f"problem {i}" for i in range(130)])
-    assert page.count("<li>") == codalab.MAX_LISTED + 1 and "and 80 more." in page
+    assert page.count("<li>") == program.MAX_LISTED + 1 and "and 80 more." in page
 
 
 def test_unexpected_failure_gives_a_page_not_a_traceback(tmp_path, monkeypatch, capsys) -> None:
     inp, out, _, _ = _align_layout(tmp_path)
     (out).mkdir()
-    (out / "scores.txt").write_text("main_score: 0.9\n")  # an earlier run's
+    (out / "scores.txt").write_text("Final_Score: 0.9\n")  # an earlier run's
 
     def explode(*args, **kwargs):
         raise KeyError("Model0/00000.png 3.14159")  # the message could hold reference data
 
-    monkeypatch.setattr(codalab, "score", explode)
+    monkeypatch.setattr(program, "score", explode)
     assert codalab.run(inp, out) == 1
     assert _files(out) == {"detailed_results.html"}
     page, err = (out / "detailed_results.html").read_text(), capsys.readouterr().err
@@ -231,7 +257,7 @@ def test_reference_problems_exit_2(tmp_path, monkeypatch, capsys) -> None:
     def explode(*args, **kwargs):
         raise ValueError("bad")
 
-    monkeypatch.setattr(codalab, "load_reference", explode)
+    monkeypatch.setattr(program, "load_reference", explode)
     assert codalab.run(inp, out) == 2 and "ValueError" in capsys.readouterr().err
 
 
@@ -264,3 +290,81 @@ def test_cli_on_a_hostile_submission(tmp_path) -> None:
     assert _files(out) == {"detailed_results.html"}
     page = (out / "detailed_results.html").read_text(encoding="utf-8")
     assert "\\xff\\xfe" in page and "1_0" in page and "Traceback" not in page
+
+
+# --------------------------------------------------------------------------- platform layout and environment
+
+
+@pytest.mark.parametrize("folder", ["submission", "My Results (v2)"])
+def test_a_zip_holding_a_folder_is_explained_in_the_words_of_the_upload(tmp_path, capsys, folder) -> None:
+    """The platform unzips into res/: a zip that held a folder gives res/<folder>/output.json."""
+    sub, ref = random_align(10, seed=31)
+    zip_path = tmp_path / "s.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr(f"{folder}/output.json", json.dumps(sub))
+        zf.writestr(f"{folder}/readme.txt", README_TEMPLATE)
+        zf.writestr(f"__MACOSX/{folder}/._output.json", "x")
+    inp, out = _layout(tmp_path, zip_path, "eval.json", json.dumps(ref).encode())
+    assert codalab.run(inp, out, "align") == 1
+    page = (out / "detailed_results.html").read_text()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "res" not in err.replace("results", "")  # one message, about the upload
+    shown = "`submission/`" if folder == "submission" else "'My Results (v2)'"
+    assert f"your zip: holds a folder {shown} with the files inside" in err
+    assert "Zip the files themselves, not their folder" in err and "zip ../submission.zip output.json readme.txt" in err
+    assert ("cd submission &&" in err) == (folder == "submission") and "__MACOSX/ folder as well" in err
+    assert "holds a folder" in page
+    assert codalab.run(inp, tmp_path / "auto") == 1  # the track found from the nested folder too
+    assert "holds a folder" in capsys.readouterr().err
+
+
+def test_other_layout_problems_name_the_zip_not_the_platform_folder(tmp_path, capsys) -> None:
+    inp, out, _, _ = _align_layout(tmp_path)
+    (inp / "res" / "notes.txt").write_text("x")
+    (inp / "res" / "readme.txt").unlink()
+    (inp / "res" / "extra").mkdir()
+    assert codalab.run(inp, out, "align") == 1
+    err = capsys.readouterr().err
+    assert "your zip: member 'notes.txt': is not expected" in err
+    assert "your zip: member extra: is a folder; the zip must hold only files, at its root." in err
+    assert "your zip: has no readme.txt" in err and "res/" not in err and "res:" not in err
+
+
+@pytest.mark.parametrize("description", ["x\nFinal_Score: 1.0", "!!python/object/apply:os.system ['echo hi']",
+                                         "a: b # c", "x\u2028SRCC: 1\x85PLCC: 1\rACC: 1", "- [1, 2]", "ok " * 200])
+def test_the_description_cannot_add_or_change_a_scores_txt_entry(tmp_path, description) -> None:
+    inp, out, _, _ = _align_layout(tmp_path)
+    assert codalab.run(inp, out) == 0
+    result = score(inp / "res", inp / "ref", track="align")
+    result.readme["Other description"] = description
+    text = codalab.scores_txt(result)
+    lines = text.splitlines()
+    assert len(lines) == 9 and lines[-1].startswith("Other description : ") and text.isascii()
+    parsed = yaml.safe_load(text)  # a YAML reader sees exactly the nine keys, the description as plain text
+    assert list(parsed) == [*_metric_keys("align"), *(ln.split(" : ")[0] for ln in README_TEMPLATE.splitlines())]
+    assert isinstance(parsed["Other description"], str) and len(parsed["Other description"]) <= 260
+    assert parsed["Final_Score"] == round(result.main_score, 4)
+
+
+def test_huge_runtime_is_left_out_of_the_scores(tmp_path) -> None:
+    readme = _README_HOSTILE.format(runtime="12345678901234567890", description="fast")
+    inp, out, _, _ = _align_layout(tmp_path, readme=readme)
+    assert codalab.run(inp, out) == 0  # a valid readme, but a leaderboard stores at most 10 integer digits
+    assert "runtime per image [s]" not in json.loads((out / "scores.json").read_text())
+    assert "runtime per image" not in (out / "scores.txt").read_text()
+
+
+def test_missing_opencv_is_the_organizers_problem(tmp_path, monkeypatch, capsys) -> None:
+    sub, ref = random_structure(4, seed=32)
+    inp, out = _layout(tmp_path, structure_zip(tmp_path / "s.zip", sub), "gt.pkl", pickle.dumps(ref))
+
+    def no_cv2(needed_for):
+        raise MissingDependency("OpenCV (cv2)", needed_for, "ModuleNotFoundError: No module named 'cv2'",
+                                "install opencv-python-headless")
+
+    monkeypatch.setattr(program.tracks, "require_opencv", no_cv2)
+    assert codalab.run(inp, out) == 2
+    page, err = (out / "detailed_results.html").read_text(), capsys.readouterr().err
+    assert _files(out) == {"detailed_results.html"}
+    assert "lacks OpenCV (cv2), which Track 2 (structure) needs; this is not a problem with the submission" in page
+    assert "organizers: Track 2 (structure) needs OpenCV (cv2)" in err and "opencv-python-headless" in err

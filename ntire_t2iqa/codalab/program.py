@@ -1,58 +1,113 @@
-"""Codabench / CodaLab scoring program and competition bundle.
+"""The Codabench / CodaLab scoring program: ``INPUT/res`` against ``INPUT/ref`` into ``OUTPUT``.
 
 The platform unpacks a submission into ``INPUT/res`` and the reference data into
-``INPUT/ref``, runs the scoring program, and reads ``OUTPUT/scores.txt`` (CodaLab) or
-``OUTPUT/scores.json`` (Codabench). This module needs only numpy, scipy and OpenCV, so
-the bundle can carry the toolkit's sources and run on a plain scientific image.
+``INPUT/ref``, runs the scoring program, and reads ``OUTPUT/scores.json`` (Codabench) or
+``OUTPUT/scores.txt`` (CodaLab). Both hold the keys of :mod:`.keys` (the official programs'
+by default). The program is bundled with the toolkit's sources and runs on Python 3.9 and
+later with numpy >= 1.22 and scipy >= 1.8; Track 2 also needs OpenCV.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from . import safetext, tracks
-from .errors import Problem, ReferenceDataError, SubmissionError, error
-from .scoring import load_reference, score
-from .tracks.common import README_KEYS, Result
+from .. import safetext, tracks
+from ..errors import MissingDependency, Problem, ReferenceDataError, SubmissionError, error
+from ..scoring import load_reference, score
+from ..tracks.common import Result
+from . import keys as _keys
+from .upload import in_upload_words, nested_folder
 
-#: Metric keys written to scores.txt / scores.json, per track, in order.
-SCORE_KEYS = {"align": ("main_score", "srcc", "plcc", "acc"),
-              "structure": ("main_score", "f1", "srcc", "plcc", "precision", "recall", "giou")}
-#: readme.txt values appended to scores.txt under these keys.
-README_SCORE_KEYS = dict(zip(README_KEYS[:4], ("runtime", "cpu", "extra_data", "llm")))
-LABELS = {"main_score": "Main Score", "srcc": "SRCC", "plcc": "PLCC", "acc": "ACC", "f1": "F1",
-          "precision": "Precision", "recall": "Recall", "giou": "GIoU"}
 #: Every file the scoring program writes; those of an earlier run are removed before scoring starts.
 OUTPUT_FILES = ("scores.txt", "scores.json", "detailed_results.html")
 #: At most this many errors or warnings are listed (on stderr and in detailed_results.html); the rest are counted.
 MAX_LISTED = 50
-#: Longest method description shown in detailed_results.html.
+#: Longest method description shown in detailed_results.html, and copied into scores.txt.
 MAX_DESCRIPTION = 2000
+MAX_SCORES_DESCRIPTION = 200
+#: A readme runtime this large or larger is left out (a leaderboard stores at most 10 integer digits).
+MAX_RUNTIME = 1e9
+_FLAGS = {"0": 0, "1": 1}
+#: A description written as it is in scores.txt; anything else is written as a quoted string.
+_PLAIN_DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,;()/+_-]*")
 
 
 def _problem(res: Path) -> Problem:
-    return error(res.name, "holds neither output.json (Track 1) nor output.pkl (Track 2).",
+    return error("your zip", "holds neither output.json (Track 1) nor output.pkl (Track 2) at its root.",
                  "Submit a zip with output.json and readme.txt (Track 1) or output.pkl and readme.txt (Track 2).")
 
 
-def scores_txt(result: Result) -> str:
-    """``Key: value`` lines with 4 decimals, then the readme.txt values that are plain ASCII decimals.
+def readme_values(result: Result, naming: str = "official") -> dict[str, float | int]:
+    """The numeric readme.txt values that pass the checks, under this naming's keys.
 
-    A readme value that is not ``[0-9]+(.[0-9]+)?`` (the validator refuses those) is left out.
+    Runtime: a plain ASCII decimal (``safetext.ascii_decimal``) below :data:`MAX_RUNTIME`; the
+    three flags: exactly ``0`` or ``1``. Anything else is left out.
+    """
+    out: dict[str, float | int] = {}
+    for column in _keys.readme_columns(naming):
+        raw = str(result.readme.get(column.source, ""))
+        if column.precision:  # the runtime
+            text = safetext.ascii_decimal(raw)
+            if text is not None and float(text) < MAX_RUNTIME:
+                out[column.key] = float(text)
+        elif raw.strip() in _FLAGS:
+            out[column.key] = _FLAGS[raw.strip()]
+    return out
+
+
+def _readme_text(result: Result, column: _keys.Column) -> str | None:
+    raw = str(result.readme.get(column.source, ""))
+    if column.precision:
+        text = safetext.ascii_decimal(raw)
+        return text if text is not None and float(text) < MAX_RUNTIME else None
+    return raw.strip() if raw.strip() in _FLAGS else None
+
+
+def description_text(description: str) -> str:
+    """The method description as one inert scores.txt value: clipped, controls escaped, quoted unless plain.
+
+    The value can neither start a new line nor mean anything to a YAML reader (tags, anchors,
+    flow collections, comments): a text that is not plain words and simple punctuation is
+    written as a double-quoted string with every non-ASCII character escaped.
+    """
+    text = safetext.plain(safetext.clip(description.strip(), MAX_SCORES_DESCRIPTION))
+    if _PLAIN_DESCRIPTION.fullmatch(text) and not text.endswith(" "):
+        return text
+    return json.dumps(text, ensure_ascii=True)
+
+
+def scores_txt(result: Result, naming: str = "official") -> str:
+    """``Key: value`` lines with 4 decimals, then the submission's readme.txt lines that pass the checks.
+
+    Official naming writes the readme lines in the template's form (``runtime per image [s] : 10.43``,
+    the description last, see :func:`description_text`); toolkit naming writes ``runtime: 10.43`` and
+    the flags only. A value that fails its check is left out, so no line can be added or changed.
     """
     values = result.to_dict()
-    lines = [f"{key}: {values[key]:.4f}" for key in SCORE_KEYS[result.track]]
-    for readme_key, key in README_SCORE_KEYS.items():
-        value = safetext.ascii_decimal(str(result.readme.get(readme_key, "")))
-        if value is not None:
-            lines.append(f"{key}: {value}")
+    lines = [f"{c.key}: {values[c.source]:.4f}" for c in _keys.metric_columns(result.track, naming)]
+    separator = " : " if naming == "official" else ": "
+    for column in _keys.readme_columns(naming):
+        text = _readme_text(result, column)
+        if text is not None:
+            lines.append(f"{column.key}{separator}{text}")
+    description = str(result.readme.get(_keys.DESCRIPTION_KEY, ""))
+    if naming == "official" and description.strip():
+        lines.append(f"{_keys.DESCRIPTION_KEY} : {description_text(description)}")
     return "\n".join(lines) + "\n"
+
+
+def scores_json(result: Result, naming: str = "official") -> dict[str, Any]:
+    """The metrics at full precision and the numeric readme values, under this naming's keys."""
+    values = result.to_dict()
+    out: dict[str, Any] = {c.key: values[c.source] for c in _keys.metric_columns(result.track, naming)}
+    out.update(readme_values(result, naming))
+    return out
 
 
 def _bounded(items: list[str]) -> list[str]:
@@ -71,7 +126,7 @@ def _list(title: str, items: list[str]) -> str:
     return f"<h2>{title}</h2><ul>" + "".join(f"<li>{safetext.html(p)}</li>" for p in _bounded(items)) + "</ul>"
 
 
-def detailed_html(result: Result | None, problems: list[str]) -> str:
+def detailed_html(result: Result | None, problems: list[str], naming: str = "official") -> str:
     """A small self-contained page with the full-precision metrics, warnings or errors.
 
     Every text taken from the submission (method description, warnings, problems) goes
@@ -81,10 +136,11 @@ def detailed_html(result: Result | None, problems: list[str]) -> str:
     body = []
     if result is not None:
         values = result.to_dict()
-        rows = "".join(f"<tr><td>{LABELS[k]}</td><td>{values[k]:.6f}</td></tr>" for k in SCORE_KEYS[result.track])
+        rows = "".join(f"<tr><td>{c.title}</td><td>{values[c.source]:.6f}</td></tr>"
+                       for c in _keys.metric_columns(result.track, naming))
         body.append(f"<h2>Scores ({int(result.n_images)} images, PLCC fit: {safetext.html(result.plcc_fit)})</h2>"
                     f"<table>{rows}</table>")
-        description = str(result.readme.get(README_KEYS[4], ""))
+        description = str(result.readme.get(_keys.DESCRIPTION_KEY, ""))
         if description:
             body.append(f"<p>Method: {safetext.html(safetext.clip(description, MAX_DESCRIPTION))}</p>")
     items = problems or (result.warnings if result else [])
@@ -122,14 +178,39 @@ def _say(lines: list[str], prefix: str = "") -> None:
         print(prefix + safetext.plain(line), file=sys.stderr)
 
 
-def run(input_dir: str | Path, output_dir: str | Path, track: str | None = None) -> int:
+def _detect_track(res: Path) -> str:
+    found = [name for name in tracks.NAMES if (res / tracks.OUTPUTS[name]).exists()]
+    if len(found) != 1:
+        raise SubmissionError(nested_folder(res, None, tracks.OUTPUTS) or [_problem(res)])
+    return found[0]
+
+
+def _score(res: Path, ref: Path, track: str | None, naming: str) -> tuple[dict[str, str], Result]:
+    if track is None:
+        track = _detect_track(res)
+    problems = nested_folder(res, track, tracks.OUTPUTS)
+    if problems:
+        raise SubmissionError(problems)
+    tracks.get(track)  # a missing OpenCV is the organizers' problem: say so before reading anything
+    reference: Any = _load_reference(ref, track)
+    result = score(res, reference, track=track)
+    outputs = {"detailed_results.html": detailed_html(result, [], naming),
+               "scores.json": json.dumps(scores_json(result, naming), indent=2),
+               "scores.txt": scores_txt(result, naming)}
+    return outputs, result
+
+
+def run(input_dir: str | Path, output_dir: str | Path, track: str | None = None, keys: str = "official") -> int:
     """Score ``input_dir/res`` against ``input_dir/ref`` into ``output_dir``; return the exit code.
 
     0 scored (``scores.txt``, ``scores.json``, ``detailed_results.html``); 1 invalid submission,
     or one that could not be scored (only ``detailed_results.html``, messages also on stderr);
-    2 unreadable reference or output folder. Outputs of an earlier run are removed first, and
-    every file is written atomically, so the folder never holds a stale or half-written score.
+    2 unreadable reference, a library missing from the scoring environment, or an unusable
+    output folder. Outputs of an earlier run are removed first, and every file is written
+    atomically, so the folder never holds a stale or half-written score. ``keys`` picks the
+    naming of :mod:`.keys`.
     """
+    _keys.metric_columns("align", keys)  # an unknown naming is a usage error, before anything is touched
     res, ref, out = Path(input_dir) / "res", Path(input_dir) / "ref", Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -141,26 +222,22 @@ def run(input_dir: str | Path, output_dir: str | Path, track: str | None = None)
     outputs: dict[str, str]
     code = 0
     try:
-        if track is None:
-            found = [name for name, mod in tracks.TRACKS.items() if (res / mod.OUTPUT).exists()]
-            if len(found) != 1:
-                raise SubmissionError([_problem(res)])
-            track = found[0]
-        reference: Any = _load_reference(ref, track)
-        result = score(res, reference, track=track)
-        payload = {key: result.to_dict()[key] for key in SCORE_KEYS[result.track]}
-        outputs = {"detailed_results.html": detailed_html(result, []),
-                   "scores.json": json.dumps(payload, indent=2), "scores.txt": scores_txt(result)}
+        outputs, result = _score(res, ref, track, keys)
         _say([str(note) for note in result.warnings], "warning: ")
     except SubmissionError as exc:
-        problems = [str(p) for p in exc.errors] or [str(exc)]
-        outputs, code = {"detailed_results.html": detailed_html(None, problems)}, 1
+        problems = [str(in_upload_words(p)) for p in exc.errors] or [str(exc)]
+        outputs, code = {"detailed_results.html": detailed_html(None, problems, keys)}, 1
         _say(problems)
     except ReferenceDataError as exc:
         _say([str(exc)])
         outputs, code = {"detailed_results.html": failure_html(
             "The scoring program could not read the reference data; this is not a problem with the "
             "submission. Please tell the organizers.")}, 2
+    except MissingDependency as exc:
+        _say([f"organizers: {exc}"], "error: ")
+        outputs, code = {"detailed_results.html": failure_html(
+            f"The scoring environment lacks {exc.module}, which {exc.needed_for} needs; this is not a problem "
+            "with the submission. Please tell the organizers.")}, 2
     except Exception as exc:  # noqa: BLE001 - whatever a participant's files trigger, the platform gets a page
         kind = type(exc).__name__
         _say([f"the submission could not be scored ({kind})."], "error: ")
@@ -185,84 +262,4 @@ def _load_reference(ref: Path, track: str) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - an unreadable reference is never the participant's fault
         raise ReferenceDataError(ref.name, f"cannot be loaded ({type(exc).__name__}).",
-                                 f"Check it with `ntire-t2iqa codabench-bundle --track {track} --ref ...`.") from None
-
-
-# --------------------------------------------------------------------------- bundle
-
-_SCORE_PY = '''"""Scoring program: runs the bundled ntire_t2iqa toolkit on $input/res and $input/ref."""
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ntire_t2iqa.codalab import run  # noqa: E402
-
-sys.exit(run(sys.argv[1], sys.argv[2], {track!r}))
-'''
-
-_YAML = """version: 2
-title: {title}
-description: {description}
-docker_image: {docker_image}
-enable_detailed_results: true
-pages:
-  - title: Overview
-    file: overview.md
-tasks:
-  - index: 0
-    name: {task_name}
-    description: Scored by the ntire-t2iqa toolkit (exactly as the official program).
-    scoring_program: scoring_program
-    reference_data: reference_data
-phases:
-  - index: 0
-    name: {phase}
-    description: Upload a zip with {output} and readme.txt at its root.
-    start: {start}
-    max_submissions_per_day: {per_day}
-    max_submissions: {total}
-    tasks:
-      - 0
-leaderboards:
-  - index: 0
-    title: Results
-    key: results
-    submission_rule: Force_Last
-    columns:
-{columns}"""
-
-
-def write_bundle(track: str, reference: str | Path, out_zip: str | Path, title: str | None = None,
-                 docker_image: str = "codalab/codalab-legacy:py39", phase: str = "Development",
-                 start: str = "2025-01-30", per_day: int = 5, total: int = 300) -> Path:
-    """Write a Codabench competition bundle: competition.yaml, overview, scoring program, reference data."""
-    mod = tracks.get(track)
-    ref_file = mod.reference_file(reference)
-    mod.load_reference(ref_file)  # refuse to bundle a reference the scorer cannot read
-    track_name = "Track 1 alignment" if track == "align" else "Track 2 structure"
-    title = title or f"NTIRE 2025 T2I quality assessment: {track_name}"
-    columns = "".join(
-        f"      - title: {LABELS[key]}\n        key: {key}\n        index: {i}\n        sorting: desc\n"
-        f"        precision: 4\n" for i, key in enumerate(SCORE_KEYS[track]))
-    yaml = _YAML.format(title=json.dumps(title), description=json.dumps(f"{title}, scored with ntire-t2iqa."),
-                        docker_image=docker_image, task_name=json.dumps(title), phase=json.dumps(phase),
-                        output=mod.OUTPUT, start=start, per_day=per_day, total=total, columns=columns)
-    overview = (f"# {title}\n\nSubmit a zip holding exactly `{mod.OUTPUT}` and `readme.txt` at its root. "
-                "Check it first with `ntire-t2iqa validate submission.zip --track "
-                f"{track}`.\n\nMain score: "
-                + ("0.25 SRCC + 0.25 PLCC + 0.5 ACC.\n" if track == "align" else "0.7 F1 + 0.15 (SRCC + PLCC).\n"))
-    package = Path(__file__).resolve().parent
-    out_zip = Path(out_zip)
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("competition.yaml", yaml)
-        zf.writestr("overview.md", overview)
-        zf.writestr("scoring_program/metadata.yaml", "command: python3 $program/score.py $input $output\n")
-        zf.writestr("scoring_program/score.py", _SCORE_PY.format(track=track))
-        for src in sorted(package.rglob("*.py")):
-            rel = src.relative_to(package.parent)
-            if "data" in rel.parts[1:2]:
-                continue  # the synthetic-challenge generator is not needed to score
-            zf.write(src, f"scoring_program/{rel.as_posix()}")
-        zf.write(ref_file, f"reference_data/{mod.REFERENCE_NAME}")
-    return out_zip
+                                 f"Check it with `ntire-t2iqa score SUBMISSION --track {track} --ref ...`.") from None
