@@ -148,26 +148,29 @@ class SubmissionError(ToolkitError):
         return [p for p in self.problems if p.severity == "error"]
 
 
-class ReferenceDataError(ToolkitError):
+class OrganizerError(ToolkitError):
+    """An organizer-side input cannot be used: where, what and the fix (its message may name organizer files)."""
+
+    label = "error"
+
+    def __init__(self, where: str, what: str, fix: str = ""):
+        self.where, self.what, self.fix = where, what, fix
+        text = f"{self.label}: {where}: {what}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)
+
+
+class ReferenceDataError(OrganizerError):
     """The reference annotations or public inputs are unreadable (organizer-facing)."""
 
-    def __init__(self, where: str, what: str, fix: str = ""):
-        self.where, self.what, self.fix = where, what, fix
-        text = f"reference error: {where}: {what}"
-        if fix:
-            text += f" Fix: {fix}"
-        super().__init__(text)
+    label = "reference error"
 
 
-class StoreError(ToolkitError):
+class StoreError(OrganizerError):
     """The results store cannot be used (organizer-facing): missing, not ours, damaged, read-only, full, locked."""
 
-    def __init__(self, where: str, what: str, fix: str = ""):
-        self.where, self.what, self.fix = where, what, fix
-        text = f"results store error: {where}: {what}"
-        if fix:
-            text += f" Fix: {fix}"
-        super().__init__(text)
+    label = "results store error"
 
 
 class MissingDependency(ToolkitError):
