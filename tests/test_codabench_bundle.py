@@ -270,3 +270,19 @@ def test_default_logo_is_a_png_codabench_reads() -> None:
     for track in TRACKS:
         with Image.open(io.BytesIO(bundle_mod.default_logo(track))) as image:
             assert image.format == "PNG" and image.size == (256, 256)
+
+
+def test_the_example_settings_file_builds_a_valid_bundle(tmp_path) -> None:
+    """docs/codabench_competition.toml as the README uses it (references of `data synth demo/`)."""
+    example = Path(__file__).resolve().parent.parent / "docs" / "codabench_competition.toml"
+    (tmp_path / "docs").mkdir()
+    shutil.copy(example, tmp_path / "docs" / example.name)
+    _reference(tmp_path / "demo" / "align", "align", 20, seed=11)
+    (tmp_path / "demo" / "align" / "eval.json").rename(tmp_path / "demo" / "align" / "val_eval.json")
+    _reference(tmp_path / "demo" / "align", "align", 20, seed=12)
+    (tmp_path / "demo" / "align" / "eval.json").rename(tmp_path / "demo" / "align" / "test_eval.json")
+    config = load_config(tmp_path / "docs" / example.name)
+    root = _unpack(write_bundle("align", None, tmp_path / "bundle.zip", config), tmp_path / "bundle")
+    assert check_bundle(root) == []
+    doc = yaml.safe_load((root / "competition.yaml").read_text())
+    assert [p["name"] for p in doc["phases"]] == ["Development", "Final"] and len(doc["tasks"]) == 2
