@@ -496,3 +496,31 @@ def test_a_file_that_hangs_the_unpickler_is_stopped_by_the_time_limit(tmp_path) 
     assert [r["team"] for r in board["rows"]] == ["honest"]
     (bad,) = board["invalid"]
     assert bad["team"] == "flood" and "took longer than 2 s" in bad["reasons"][0]["what"]
+
+
+def test_a_scorer_failure_is_tried_again_by_other_scoring_code(tmp_path, monkeypatch) -> None:
+    """A file made invalid by an unexpected failure of the scorer (a bug) is scored again once the scoring
+    code changes; a file that is invalid on its own merits is not."""
+    root, ref = _challenge(tmp_path, {"ok": [0.3], "bug": [0.4]})
+    (root / "bad").mkdir()
+    align_zip(root / "bad" / "s0.zip", [{"img_path": "x"}])
+    entry = "evaluate" if hasattr(runner, "evaluate") else "score"  # what the worker calls to score a file
+    real_score = getattr(runner, entry)
+
+    def buggy_score(path, *args, **kwargs):
+        if Path(path).parent.name == "bug":
+            raise AttributeError("a bug in this version of the scorer")
+        return real_score(path, *args, **kwargs)
+
+    db = tmp_path / "lb.db"
+    monkeypatch.setattr(runner, entry, buggy_score)
+    monkeypatch.setattr(runner, "toolkit_fingerprint", lambda: "version-1")
+    board, _ = rank(root, "align", ref, db, workers=2)
+    assert sorted(r["team"] for r in board.invalid) == ["bad", "bug"]
+    board, again = rank(root, "align", ref, db, workers=2)  # the same code: nothing to do
+    assert again.scored == 0
+    monkeypatch.setattr(runner, entry, real_score)
+    monkeypatch.setattr(runner, "toolkit_fingerprint", lambda: "version-2")
+    board, fixed = rank(root, "align", ref, db, workers=2)
+    assert fixed.scored == 1  # only the scorer failure, not the file that is invalid on its own
+    assert sorted(r.team for r in board.rows) == ["bug", "ok"] and [r["team"] for r in board.invalid] == ["bad"]

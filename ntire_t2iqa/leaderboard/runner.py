@@ -2,7 +2,9 @@
 
 Every participant file ends scored or invalid. An exception while reading or scoring a
 participant's file (a hostile pickle's RecursionError, a MemoryError, a bug it triggers)
-makes it invalid, with the exception's type as the participant-safe reason; only an
+makes it invalid, with the exception's type as the participant-safe reason (stored with the
+scoring code's fingerprint: another version of the code tries the file again, so a bug in the
+toolkit never condemns a file for good); only an
 OSError (an organizer-side fault: the file vanished, permission denied) leaves it failed,
 reported and tried again on the next run, while the rest goes on.
 
@@ -17,6 +19,7 @@ stops for any reason: a signal (see :func:`signals_raise`), Ctrl-C or a store fa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -121,8 +124,22 @@ def _ready() -> tuple[str, str, str] | None:
     return _WORKER.get("error")
 
 
-def _invalid(reason: list[dict[str, str]], note: str = "") -> dict[str, Any]:
-    return {"status": "invalid", "main_score": None, "metrics": None, "reason": reason, "details": None,
+def toolkit_fingerprint() -> str:
+    """sha256 of the scoring code (every module of the package), computed once per process."""
+    if "toolkit" not in _WORKER:
+        digest = hashlib.sha256()
+        package = Path(__file__).resolve().parent.parent
+        for src in sorted(package.rglob("*.py")):
+            digest.update(src.relative_to(package).as_posix().encode() + b"\0" + src.read_bytes())
+        _WORKER["toolkit"] = digest.hexdigest()
+    return _WORKER["toolkit"]
+
+
+def _invalid(reason: list[dict[str, str]], note: str = "", failure: str = "") -> dict[str, Any]:
+    """An invalid result; ``failure`` names a scorer failure (not a finding about the file), which is
+    stored with the scoring code's fingerprint so that another version of the code tries the file again."""
+    metrics = {"scorer_failure": failure, "toolkit": toolkit_fingerprint()} if failure else None
+    return {"status": "invalid", "main_score": None, "metrics": metrics, "reason": reason, "details": None,
             "note": note}
 
 
@@ -166,10 +183,10 @@ def _score_file(path: str) -> dict[str, Any]:
                                                                            f"{plain(clip(str(exc)))}")}
     except MemoryError:
         return _invalid(_problem(name, "needs more memory to read and score than this machine has.",
-                                 "Submit smaller arrays (e.g. 448 x 448 uint8 masks)."), "MemoryError")
+                                 "Submit smaller arrays (e.g. 448 x 448 uint8 masks)."), "MemoryError", "MemoryError")
     except Exception as exc:  # noqa: BLE001 - a participant's file must never make the run fail
         return _invalid(_problem(name, f"could not be read or scored (the scorer failed with {type(exc).__name__}).",
-                                 _CHECK_IT), f"{type(exc).__name__}: {plain(clip(_text(exc)))}")
+                                 _CHECK_IT), f"{type(exc).__name__}: {plain(clip(_text(exc)))}", type(exc).__name__)
 
 
 def _text(exc: BaseException) -> str:
@@ -283,7 +300,7 @@ def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: P
     loses at most the submissions being scored at that moment.
     """
     store.add_entries(entries)
-    done = store.scored(scope)
+    done = store.scored(scope, toolkit_fingerprint())
     todo: dict[str, str] = {}
     rejected: dict[str, Entry] = {}
     for e in entries:
@@ -331,5 +348,6 @@ def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: P
         for dead in lost:
             what = _SLOW.format(timeout) if slow else _DIED
             record(dead, _invalid(_problem(unicode_safe(os.path.basename(dead[1])), what, _CHECK_IT),
-                                  "the time limit" if slow else "the scoring process ended abruptly"))
+                                  "the time limit" if slow else "the scoring process ended abruptly",
+                                  "time limit" if slow else "crash"))
     return summary

@@ -275,12 +275,18 @@ class Store:
                 "INSERT OR IGNORE INTO submissions (track, phase, team, leader, path, sha256, size, mtime_ns, "
                 "submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def scored(self, scope: Scope) -> set[str]:
-        """Hashes that already have a result in this scope."""
+    def scored(self, scope: Scope, toolkit: str | None = None) -> set[str]:
+        """Hashes that already have a result in this scope.
+
+        With ``toolkit`` (the scoring code's fingerprint), a file made invalid by an unexpected
+        failure of a *different* scoring code does not count: the new code tries it again, so a
+        bug in one version of the toolkit never condemns a participant's file for good.
+        """
         with self._guard():
-            rows = self._con.execute("SELECT sha256 FROM results WHERE track = ? AND ref_sha256 = ? AND plcc_fit = ?",
+            rows = self._con.execute("SELECT sha256, json_extract(metrics, '$.toolkit') FROM results WHERE track = ? "
+                                     "AND ref_sha256 = ? AND plcc_fit = ?",
                                      (scope.track, scope.ref_sha256, scope.plcc_fit))
-            return {r[0] for r in rows}
+            return {sha for sha, made_by in rows if made_by is None or toolkit is None or made_by == toolkit}
 
     def add_result(self, scope: Scope, sha256: str, status: str, main_score: float | None,
                    metrics: dict[str, Any] | None, reason: list[dict[str, str]] | None,
@@ -294,8 +300,12 @@ class Store:
         reason_text = json.dumps(bounded_reason(reason)) if reason is not None else None
         with self.transaction() as con:
             con.execute(
-                "INSERT OR IGNORE INTO results (sha256, track, ref_sha256, plcc_fit, status, main_score, metrics, "
-                "reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO results (sha256, track, ref_sha256, plcc_fit, status, main_score, metrics, reason, "
+                "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256, track, ref_sha256, plcc_fit) "
+                "DO UPDATE SET status = excluded.status, "
+                "main_score = excluded.main_score, metrics = excluded.metrics, reason = excluded.reason, "
+                "details = excluded.details, scored_at = excluded.scored_at "
+                "WHERE json_extract(results.metrics, '$.toolkit') IS NOT NULL",  # only a scorer failure is replaced
                 (sha256, scope.track, scope.ref_sha256, scope.plcc_fit, status, main_score, metrics_text,
                  reason_text, details))
 
