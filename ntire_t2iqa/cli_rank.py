@@ -63,7 +63,7 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
         err.print(f"[bold red]rank stopped by {signal.Signals(signum).name}[/bold red]: every result scored before "
                   f"it is kept in {terminal(db)}; run the same command again to finish.")
         sys.exit(128 + signum)
-    out.print(to_table(board))
+    out.print(to_table(board, out.width))
     err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
               f"{summary.already_scored} already in {db}.")
     if board.invalid:
@@ -115,7 +115,12 @@ def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | N
     except StoreError as exc:
         _store_failure(exc)
     if fmt == "table":
-        out.print(to_table(rendered))  # type: ignore[arg-type]
+        board = rendered
+        assert not isinstance(board, str)
+        out.print(to_table(board, out.width))
+        if board.invalid:
+            err.print(f"{len(board.invalid)} invalid submission(s), not ranked; their reasons: "
+                      f"`--format md` (or json).")
         return
     assert isinstance(rendered, str)
     if private:

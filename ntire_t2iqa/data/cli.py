@@ -234,7 +234,7 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
     else:
         out.print(demo_table(rows, split))
         for board, page in run.boards.values():
-            out.print(to_table(board))
+            out.print(to_table(board, out.width))
             out.print(f"HTML leaderboard: {page}")
         for track, (label, page) in run.reports.items():
             out.print(f"Where {label} ({track}) loses points: {page}")

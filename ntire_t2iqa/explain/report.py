@@ -110,10 +110,15 @@ def print_summary(ex: Explanation, console: Console, rows: int = 10) -> None:
         if not data:
             continue
         table = Table(title=title + (f" (first {rows} of {len(data)})" if len(data) > rows else ""))
+        cells = [[terminal(fmt(row[k], DIGITS.get(k, 4))) for k, _ in cols] for row in data[:rows]]
         for i, (_, heading) in enumerate(cols):
-            table.add_column(heading, justify="left" if i == 0 else "right", overflow="fold")
-        for row in data[:rows]:
-            table.add_row(*(terminal(fmt(row[k], DIGITS.get(k, 4))) for k, _ in cols))
+            if i == 0:  # the label (image, category, model) wraps; a number never does
+                table.add_column(heading, justify="left", overflow="fold")
+            else:
+                table.add_column(heading, justify="right", no_wrap=True,
+                                 min_width=max(len(c[i]) for c in cells) if cells else None)
+        for row_cells in cells:
+            table.add_row(*row_cells)
         console.print(table)
     for note in ex.result.warnings:
         console.print(f"[yellow]warning[/yellow] {terminal(note)}")

@@ -51,15 +51,51 @@ def _cells(board: Leaderboard, row: Row, digits: int = 4) -> list[str]:
     return cells + [str(row.n_submissions)]
 
 
-def to_table(board: Leaderboard) -> Table:
-    """A rich table (baselines last, dimmed)."""
+#: Columns a narrow terminal drops first, in this order (the scores themselves are never dropped).
+_DROP_ORDER = ("Leader", "Subs", "P(flip)", "95% CI")
+_SHORT = {"Main Score": "Main"}
+_NAME_MIN = 14  # narrowest Team column before another column is dropped
+
+
+def to_table(board: Leaderboard, width: int | None = None) -> Table:
+    """A rich table (baselines last, dimmed) that fits ``width`` columns without cutting a number.
+
+    Numbers never wrap or get an ellipsis: names wrap first, then the optional columns
+    (leader, submission count, flip odds, interval) are dropped, in that order.
+    """
+    cols = _columns(board)
+    rows = [([safetext.terminal(c) for c in _cells(board, r)], r.is_baseline) for r in [*board.rows, *board.baselines]]
+    if rows and not any(cells[cols.index("Leader")] for cells, _ in rows):
+        keep = [i for i, c in enumerate(cols) if c != "Leader"]
+        cols, rows = [cols[i] for i in keep], [([cells[i] for i in keep], b) for cells, b in rows]
+    names = {"Team", "Leader"}
+
+    def needed(columns: list[str], cells: list[list[str]]) -> int:
+        fixed = sum(max([len(_SHORT.get(c, c)), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)
+                    if c not in names)
+        return fixed + _NAME_MIN * sum(c in names for c in columns) + 3 * len(columns) + 1
+
+    if width:
+        for drop in _DROP_ORDER:
+            if needed(cols, [c for c, _ in rows]) <= width or drop not in cols:
+                continue
+            i = cols.index(drop)
+            cols, rows = cols[:i] + cols[i + 1:], [(cells[:i] + cells[i + 1:], b) for cells, b in rows]
+    name_min = _NAME_MIN
+    if width:  # all optional columns gone and still too wide: narrower names (never narrower numbers)
+        spare = width - (needed(cols, [c for c, _ in rows]) - _NAME_MIN * sum(c in names for c in cols))
+        name_min = max(6, min(_NAME_MIN, spare // max(1, sum(c in names for c in cols))))
     table = Table(title=f"{TRACK_TITLES[board.track]} leaderboard")
-    for col in _columns(board):
-        table.add_column(col, justify="left" if col in ("Team", "Leader") else "right")
-    for row in board.rows:
-        table.add_row(*map(safetext.terminal, _cells(board, row)))
-    for row in board.baselines:
-        table.add_row(*map(safetext.terminal, _cells(board, row)), style="dim")
+    for i, col in enumerate(cols):
+        if col in names:
+            table.add_column(col, justify="left", overflow="fold", min_width=min(name_min, max(
+                [len(col), *(len(cells[i]) for cells, _ in rows)])))
+        else:
+            widest = max([len(_SHORT.get(col, col)), *(len(cells[i]) for cells, _ in rows)])
+            table.add_column(_SHORT.get(col, col) if width and widest < len(col) else col, justify="right",
+                             no_wrap=True, min_width=widest)
+    for cells, baseline in rows:
+        table.add_row(*cells, style="dim" if baseline else None)
     return table
 
 
