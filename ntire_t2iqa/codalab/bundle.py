@@ -22,7 +22,7 @@ from .. import tracks
 from ..tracks.common import README_KEYS
 from . import pages
 from .config import SUBMISSION_RULES, BundleConfig, ConfigError, check
-from .keys import all_columns, main_key
+from .keys import Column, all_columns, main_key
 
 #: Python 3.9, numpy 1.22.4, scipy 1.8.1, no OpenCV: runs Track 1, and Track 2 with ``--opencv-wheel``.
 DEFAULT_IMAGE = "codalab/codalab-legacy:py39"
@@ -108,6 +108,7 @@ class Plan:
     logo: tuple[str, bytes] = ("logo.png", b"")
 
     def task_folder(self, index: int) -> str:
+        """The bundle folder holding task ``index``'s reference."""
         return "reference_data" if len(self.references) == 1 else f"reference_data_{index}"
 
 
@@ -258,7 +259,7 @@ def competition_yaml(p: Plan, solutions: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_columns(track: str, naming: str) -> list[Any]:
+def leaderboard_columns(track: str, naming: str) -> list[Column]:
     """The columns in leaderboard order: the main score first (the primary column), then the rest."""
     columns = list(all_columns(track, naming))
     main = main_key(track, naming)

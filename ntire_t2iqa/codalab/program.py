@@ -38,7 +38,7 @@ _FLAGS = {"0": 0, "1": 1}
 _PLAIN_DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,;()/+_-]*")
 
 
-def _problem(res: Path) -> Problem:
+def _no_prediction_file() -> Problem:
     return error("your zip", "holds neither output.json (Track 1) nor output.pkl (Track 2) at its root.",
                  "Submit a zip with output.json and readme.txt (Track 1) or output.pkl and readme.txt (Track 2).")
 
@@ -181,7 +181,7 @@ def _say(lines: list[str], prefix: str = "") -> None:
 def _detect_track(res: Path) -> str:
     found = [name for name in tracks.NAMES if (res / tracks.OUTPUTS[name]).exists()]
     if len(found) != 1:
-        raise SubmissionError(nested_folder(res, None, tracks.OUTPUTS) or [_problem(res)])
+        raise SubmissionError(nested_folder(res, None, tracks.OUTPUTS) or [_no_prediction_file()])
     return found[0]
 
 
