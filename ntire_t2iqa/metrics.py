@@ -1,15 +1,20 @@
 """Pure metric functions: rank and linear correlation with the challenge's fits, element
 accuracy, and region F1 from pooled counts.
 
-Every function returns plain floats and a list of warnings. Where the official programs
-would give NaN or crash (constant inputs, a fit that fails, 0/0), the value is defined
-as docs/scoring.md says and a warning explains what happened.
+The public functions (:func:`srcc`, :func:`plcc`, :func:`element_accuracy`,
+:func:`region_f1`, :func:`region_scores`, :func:`pearson`, :func:`spearman`) take arrays or
+lists and return plain floats, as scipy and torchmetrics do. Where the official programs
+would give NaN or crash (constant inputs, a fit that fails, 0/0), the value is defined as
+docs/scoring.md says and a :class:`MetricWarning` (``warnings`` module) says what happened;
+:func:`pearson` and :func:`spearman` return NaN there, like scipy. The ``*_with_notes``
+variants return the same values with those messages as a list instead; the scorers use them
+to put the messages in a result's ``warnings``.
 
 Example:
-    >>> import numpy as np
-    >>> value, notes = srcc(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.3, 0.2]))
-    >>> round(value, 4), notes
-    (0.5, [])
+    >>> srcc([1.0, 2.0, 3.0], [0.1, 0.3, 0.2])
+    0.5
+    >>> region_f1(n_pred=4, n_pred_hit=3, n_gt=5, n_gt_missed=1) == 2 * 0.75 * 0.8 / (0.75 + 0.8 + 1e-10)
+    True
 """
 
 from __future__ import annotations
@@ -17,10 +22,24 @@ from __future__ import annotations
 import math
 import warnings as _warnings
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
+
+#: Array-like input of the public functions: a numpy array, a list or tuple of numbers.
+ArrayLike = Any
+
+
+class MetricWarning(UserWarning):
+    """A metric was undefined or its fit failed; the value returned is the one docs/scoring.md defines."""
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        _warnings.warn(note, MetricWarning, stacklevel=3)
+
 
 #: Fits accepted by ``--plcc-fit``; "official" resolves per track (see :data:`OFFICIAL_FIT`).
 PLCC_FITS = ("official", "logistic4", "poly3", "none")
@@ -41,8 +60,11 @@ def _is_constant(a: np.ndarray) -> bool:
     return a.size < 2 or bool(np.all(a == a[0]))
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson's r, or ``None`` when undefined (fewer than 2 values, a constant or non-finite input)."""
+def correlation_or_none(a: ArrayLike, b: ArrayLike, kind: str) -> float | None:
+    """Pearson's r (``kind="pearson"``) or Spearman's rho (``"spearman"``, scipy), ``None`` when undefined.
+
+    Undefined: fewer than 2 values, a constant or a non-finite input.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.size < 2 or _is_constant(a) or _is_constant(b):
@@ -51,20 +73,30 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
-        r = float(stats.pearsonr(a, b)[0])
+        r = float((stats.pearsonr if kind == "pearson" else stats.spearmanr)(a, b)[0])
     return r if math.isfinite(r) else None
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman's rho (scipy), or ``None`` when undefined."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.size < 2 or _is_constant(a) or _is_constant(b):
-        return None
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
-        rho = float(stats.spearmanr(a, b)[0])
-    return rho if math.isfinite(rho) else None
+def pearson(a: ArrayLike, b: ArrayLike) -> float:
+    """Pearson's r as a plain float; NaN when undefined (fewer than 2 values, a constant or non-finite input).
+
+    Example:
+        >>> pearson([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 5.0]) == 6.5 / math.sqrt(43.75)
+        True
+    """
+    r = correlation_or_none(a, b, "pearson")
+    return math.nan if r is None else r
+
+
+def spearman(a: ArrayLike, b: ArrayLike) -> float:
+    """Spearman's rho (scipy's) as a plain float; NaN when undefined.
+
+    Example:
+        >>> spearman([1.0, 2.0, 3.0], [0.1, 0.3, 0.2])
+        0.5
+    """
+    rho = correlation_or_none(a, b, "spearman")
+    return math.nan if rho is None else rho
 
 
 def _undefined_reason(gt: np.ndarray, pred: np.ndarray) -> str:
@@ -77,13 +109,25 @@ def _undefined_reason(gt: np.ndarray, pred: np.ndarray) -> str:
     return "the values are not finite"
 
 
-def srcc(gt: np.ndarray, pred: np.ndarray) -> tuple[float, list[str]]:
-    """SRCC = Spearman(gt, pred); undefined counts as 0 with a warning."""
-    rho = spearman(gt, pred)
+def srcc_with_notes(gt: ArrayLike, pred: ArrayLike) -> tuple[float, list[str]]:
+    """:func:`srcc` and its warnings as a list: ``(value, notes)``."""
+    rho = correlation_or_none(gt, pred, "spearman")
     if rho is None:
         why = _undefined_reason(np.asarray(gt), np.asarray(pred))
         return 0.0, [f"SRCC is undefined because {why}; counted as 0."]
     return rho, []
+
+
+def srcc(gt: ArrayLike, pred: ArrayLike) -> float:
+    """SRCC = Spearman(gt, pred); undefined (constant scores, fewer than 2) counts as 0 with a :class:`MetricWarning`.
+
+    Example:
+        >>> srcc([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0])
+        -1.0
+    """
+    value, notes = srcc_with_notes(gt, pred)
+    _warn(notes)
+    return value
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -129,15 +173,17 @@ def fit_poly3(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return fitted
 
 
-def plcc(gt: np.ndarray, pred: np.ndarray, fit: str) -> tuple[float, str, list[str]]:
-    """PLCC after a fit. Returns ``(value, fit_used, warnings)``.
+def plcc_with_notes(gt: ArrayLike, pred: ArrayLike, fit: str) -> tuple[float, str, list[str]]:
+    """PLCC after a fit, and what happened. Returns ``(value, fit_used, notes)``.
 
     ``fit``: ``logistic4`` (prediction -> reference, PLCC = Pearson(gt, f(pred))),
     ``logistic4_gt_to_pred`` (reference -> prediction, PLCC = Pearson(pred, f(gt)), the
     official Track 1 variant), ``poly3`` (cubic prediction -> reference) or ``none``.
     A failed fit falls back to the raw values (``fit_used == "none"``); an undefined
-    correlation counts as 0. Both add a warning.
+    correlation counts as 0. Both add a note.
     """
+    if fit not in _FITS:
+        raise ValueError(f"unknown PLCC fit {fit!r}; choose one of {', '.join(_FITS)}")
     gt = np.asarray(gt, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
     notes: list[str] = []
@@ -148,23 +194,55 @@ def plcc(gt: np.ndarray, pred: np.ndarray, fit: str) -> tuple[float, str, list[s
                 a, b = gt, fit_logistic(pred, gt)
             elif fit == "logistic4_gt_to_pred":
                 a, b = pred, fit_logistic(gt, pred)
-            elif fit == "poly3":
-                a, b = gt, fit_poly3(pred, gt)
             else:
-                raise ValueError(f"unknown PLCC fit {fit!r}; choose one of {', '.join(PLCC_FITS)}")
+                a, b = gt, fit_poly3(pred, gt)
         except RuntimeError as exc:
             notes.append(f"PLCC: the {fit.split('_')[0]} fit failed ({exc}); PLCC uses the raw scores "
                          "(plcc_fit none).")
             a, b, used = gt, pred, "none"
-    r = pearson(a, b)
+    r = correlation_or_none(a, b, "pearson")
     if r is None:
         notes.append(f"PLCC is undefined because {_undefined_reason(gt, pred)}; counted as 0.")
         return 0.0, used, notes
     return r, used, notes
 
 
-def element_accuracy(gt: np.ndarray, pred: np.ndarray) -> tuple[float, list[str]]:
-    """ACC = mean((gt >= 0.5) == (pred >= 0.5)) over all pooled elements; none at all counts as 0."""
+#: Fits :func:`plcc` takes (``official`` is resolved per track by the scorers: :data:`OFFICIAL_FIT`).
+_FITS = ("logistic4", "logistic4_gt_to_pred", "poly3", "none")
+
+
+def plcc(gt: ArrayLike, pred: ArrayLike, fit: str = "logistic4") -> float:
+    """PLCC: Pearson's r after fitting ``fit``, as a plain float.
+
+    ``fit``: ``logistic4`` (the 4-parameter logistic, prediction -> reference: Track 2's official
+    fit), ``logistic4_gt_to_pred`` (reference -> prediction: Track 1's official fit), ``poly3``
+    or ``none``. A fit that fails falls back to the raw scores and an undefined correlation
+    counts as 0, each with a :class:`MetricWarning`.
+
+    Example:
+        >>> plcc([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 5.0], fit="none") == 6.5 / math.sqrt(43.75)
+        True
+    """
+    value, _, notes = plcc_with_notes(gt, pred, fit)
+    _warn(notes)
+    return value
+
+
+def sign_disagreement(srcc_value: float, plcc_value: float) -> list[str]:
+    """A note when SRCC and PLCC have opposite signs (the logistic fit can turn falling scores into a high PLCC)."""
+    if srcc_value * plcc_value >= 0:
+        return []
+    return [f"SRCC ({srcc_value:+.4f}) and PLCC ({plcc_value:+.4f}) have opposite signs. The number is the "
+            "official one: the official logistic fit can also fit a falling curve, so reversed scores still get a "
+            "high PLCC. A negative SRCC means the predicted scores rank the images the wrong way round: check "
+            "that a higher score means a better image (e.g. 6 - score, or a missing minus sign)."
+            if srcc_value < 0 else
+            f"SRCC ({srcc_value:+.4f}) and PLCC ({plcc_value:+.4f}) have opposite signs: the fitted curve and "
+            "the ranks disagree; look at the scores' scatter (ntire-t2iqa explain) before trusting either."]
+
+
+def element_accuracy_with_notes(gt: ArrayLike, pred: ArrayLike) -> tuple[float, list[str]]:
+    """:func:`element_accuracy` and its warnings as a list: ``(value, notes)``."""
     gt = np.asarray(gt, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
     if gt.size == 0:
@@ -172,13 +250,29 @@ def element_accuracy(gt: np.ndarray, pred: np.ndarray) -> tuple[float, list[str]
     return float(np.mean((gt >= ELEMENT_THRESHOLD) == (pred >= ELEMENT_THRESHOLD))), []
 
 
-def region_f1(n_pred: int, n_pred_hit: int, n_gt: int, n_gt_missed: int) -> tuple[float, float, float, list[str]]:
-    """Pooled region precision, recall and F1 as the official Track 2 program computes them.
+def element_accuracy(gt: ArrayLike, pred: ArrayLike) -> float:
+    """ACC = mean((gt >= 0.5) == (pred >= 0.5)) over all pooled elements; none at all counts as 0 (with a warning).
 
-    precision = hit predicted / all predicted; recall = 1 - missed gt / all gt;
-    F1 = 2PR / (P + R + 1e-10). A 0/0 precision or recall counts as 0 with a warning.
-    Returns ``(f1, precision, recall, warnings)``.
+    Example:
+        >>> element_accuracy([1.0, 2 / 3, 1 / 3, 0.0], [0.9, 0.2, 0.4, 0.6])
+        0.5
     """
+    value, notes = element_accuracy_with_notes(gt, pred)
+    _warn(notes)
+    return value
+
+
+class RegionScores(NamedTuple):
+    """Pooled region F1, precision and recall (plain floats)."""
+
+    f1: float
+    precision: float
+    recall: float
+
+
+def region_scores_with_notes(n_pred: int, n_pred_hit: int, n_gt: int,
+                             n_gt_missed: int) -> tuple[RegionScores, list[str]]:
+    """:func:`region_scores` and its warnings as a list: ``(scores, notes)``."""
     notes: list[str] = []
     if n_pred == 0:
         precision = 0.0
@@ -191,7 +285,29 @@ def region_f1(n_pred: int, n_pred_hit: int, n_gt: int, n_gt_missed: int) -> tupl
     else:
         recall = 1 - n_gt_missed / n_gt
     f1 = 2 * precision * recall / (precision + recall + F1_EPS)
-    return f1, precision, recall, notes
+    return RegionScores(float(f1), float(precision), float(recall)), notes
+
+
+def region_scores(n_pred: int, n_pred_hit: int, n_gt: int, n_gt_missed: int) -> RegionScores:
+    """Pooled region F1, precision and recall as the official Track 2 program computes them.
+
+    precision = hit predicted / all predicted; recall = 1 - missed gt / all gt;
+    F1 = 2PR / (P + R + 1e-10). A 0/0 precision or recall counts as 0 with a :class:`MetricWarning`.
+
+    Example:
+        >>> region_scores(n_pred=4, n_pred_hit=3, n_gt=5, n_gt_missed=1).precision
+        0.75
+    """
+    scores, notes = region_scores_with_notes(n_pred, n_pred_hit, n_gt, n_gt_missed)
+    _warn(notes)
+    return scores
+
+
+def region_f1(n_pred: int, n_pred_hit: int, n_gt: int, n_gt_missed: int) -> float:
+    """Pooled region F1 (see :func:`region_scores` for precision and recall too)."""
+    scores, notes = region_scores_with_notes(n_pred, n_pred_hit, n_gt, n_gt_missed)
+    _warn(notes)
+    return scores.f1
 
 
 def align_main(srcc_value: float, plcc_value: float, acc: float) -> float:

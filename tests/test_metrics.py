@@ -24,7 +24,7 @@ def test_srcc_matches_scipy(seed: int, n: int) -> None:
     gt = rng.uniform(1, 5, n)
     pred = gt + rng.normal(0, 1, n)
     pred[: n // 5] = pred[0]  # ties
-    value, notes = metrics.srcc(gt, pred)
+    value, notes = metrics.srcc_with_notes(gt, pred)
     assert notes == []
     assert value == pytest.approx(stats.spearmanr(gt, pred)[0], abs=1e-12)
 
@@ -38,20 +38,20 @@ def test_plcc_logistic_matches_direct_curve_fit(seed: int) -> None:
     popt, _ = curve_fit(_official_logistic, pred, gt, p0=[gt.max(), gt.min(), pred.mean(), pred.std()],
                         maxfev=100_000_000)
     expected = stats.pearsonr(gt, _official_logistic(pred, *popt))[0]
-    value, used, notes = metrics.plcc(gt, pred, "logistic4")
+    value, used, notes = metrics.plcc_with_notes(gt, pred, "logistic4")
     assert (used, notes) == ("logistic4", [])
     assert value == pytest.approx(expected, abs=1e-12)
     # Track 1 direction: reference -> prediction.
     popt, _ = curve_fit(_official_logistic, gt, pred, p0=[pred.max(), pred.min(), gt.mean(), gt.std()],
                         maxfev=100_000_000)
     expected = stats.pearsonr(pred, _official_logistic(gt, *popt))[0]
-    value, used, _ = metrics.plcc(gt, pred, "logistic4_gt_to_pred")
+    value, used, _ = metrics.plcc_with_notes(gt, pred, "logistic4_gt_to_pred")
     assert value == pytest.approx(expected, abs=1e-12)
 
 
 def test_plcc_hand_computed_without_fit() -> None:
     # deviations (-1.5,-0.5,0.5,1.5) and (-1.75,-0.75,0.25,2.25): r = 6.5 / sqrt(5 * 8.75)
-    value, used, notes = metrics.plcc(np.array([1.0, 2, 3, 4]), np.array([1.0, 2, 3, 5]), "none")
+    value, used, notes = metrics.plcc_with_notes(np.array([1.0, 2, 3, 4]), np.array([1.0, 2, 3, 5]), "none")
     assert used == "none" and notes == []
     assert value == pytest.approx(6.5 / math.sqrt(43.75), abs=1e-15)
 
@@ -61,7 +61,7 @@ def test_plcc_poly3_matches_numpy_polyfit() -> None:
     gt = rng.uniform(1, 5, 100)
     pred = gt ** 2 + rng.normal(0, 1, 100)
     fitted = np.polyval(np.polyfit(pred, gt, 3), pred)
-    value, used, _ = metrics.plcc(gt, pred, "poly3")
+    value, used, _ = metrics.plcc_with_notes(gt, pred, "poly3")
     assert used == "poly3"
     assert value == pytest.approx(stats.pearsonr(gt, fitted)[0], abs=1e-12)
 
@@ -69,9 +69,9 @@ def test_plcc_poly3_matches_numpy_polyfit() -> None:
 def test_constant_prediction_counts_as_zero_with_warnings() -> None:
     gt = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     pred = np.full(5, 0.7)
-    value, notes = metrics.srcc(gt, pred)
+    value, notes = metrics.srcc_with_notes(gt, pred)
     assert value == 0.0 and "predicted scores are all equal" in notes[0]
-    value, used, notes = metrics.plcc(gt, pred, "logistic4_gt_to_pred")
+    value, used, notes = metrics.plcc_with_notes(gt, pred, "logistic4_gt_to_pred")
     assert value == 0.0 and used == "none"
     assert any("fit failed" in n for n in notes) and any("undefined" in n for n in notes)
 
@@ -80,7 +80,7 @@ def test_failed_fit_falls_back_to_raw_pearson() -> None:
     # Three points cannot determine four parameters: the fit fails, PLCC is the raw Pearson r.
     gt = np.array([1.0, 2.0, 4.0])
     pred = np.array([0.1, 0.5, 0.4])
-    value, used, notes = metrics.plcc(gt, pred, "logistic4")
+    value, used, notes = metrics.plcc_with_notes(gt, pred, "logistic4")
     assert used == "none" and "fit failed" in notes[0]
     assert value == pytest.approx(stats.pearsonr(gt, pred)[0], abs=1e-15)
 
@@ -89,20 +89,20 @@ def test_element_accuracy_hand_computed() -> None:
     gt = np.array([1.0, 2 / 3, 1 / 3, 0.0, 0.5, 0.5])
     pred = np.array([0.9, 0.2, 0.4, 0.6, 0.5, 0.49999])
     # correct: yes, no, yes, no, yes (0.5 >= 0.5 both), no
-    value, notes = metrics.element_accuracy(gt, pred)
+    value, notes = metrics.element_accuracy_with_notes(gt, pred)
     assert value == pytest.approx(3 / 6) and notes == []
-    value, notes = metrics.element_accuracy(np.array([]), np.array([]))
+    value, notes = metrics.element_accuracy_with_notes(np.array([]), np.array([]))
     assert value == 0.0 and notes
 
 
 def test_region_f1_hand_computed_and_zero_cases() -> None:
-    f1, p, r, notes = metrics.region_f1(n_pred=4, n_pred_hit=3, n_gt=5, n_gt_missed=1)
+    (f1, p, r), notes = metrics.region_scores_with_notes(n_pred=4, n_pred_hit=3, n_gt=5, n_gt_missed=1)
     assert (p, r) == (0.75, 1 - 1 / 5)
     assert f1 == pytest.approx(2 * 0.75 * 0.8 / (0.75 + 0.8 + 1e-10), abs=1e-15)
     assert notes == []
-    f1, p, r, notes = metrics.region_f1(0, 0, 3, 3)
+    (f1, p, r), notes = metrics.region_scores_with_notes(0, 0, 3, 3)
     assert (f1, p, r) == (0.0, 0.0, 0.0) and "Precision is undefined" in notes[0]
-    f1, p, r, notes = metrics.region_f1(2, 0, 0, 0)
+    (f1, p, r), notes = metrics.region_scores_with_notes(2, 0, 0, 0)
     assert (p, r) == (0.0, 0.0) and "Recall is undefined" in notes[0]
 
 

@@ -87,9 +87,9 @@ def align_scores(items: list[AlignItem], totals: np.ndarray, elements: np.ndarra
     """SRCC, PLCC (official Track 1 fit), ACC and main score against the items' training targets."""
     gt = np.asarray([it.total for it in items], dtype=np.float64)
     gt_el = np.asarray([it.element_scores[e] for it in items for e in it.elements], dtype=np.float64)
-    s, _ = metrics.srcc(gt, totals)
-    p, _, _ = metrics.plcc(gt, totals, metrics.OFFICIAL_FIT["align"])
-    a, _ = metrics.element_accuracy(gt_el, elements)
+    s, _ = metrics.srcc_with_notes(gt, totals)
+    p, _, _ = metrics.plcc_with_notes(gt, totals, metrics.OFFICIAL_FIT["align"])
+    a, _ = metrics.element_accuracy_with_notes(gt_el, elements)
     return {"srcc": s, "plcc": p, "acc": a, "main": metrics.align_main(s, p, a)}
 
 

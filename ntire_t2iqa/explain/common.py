@@ -26,10 +26,10 @@ def group_correlations(gt: np.ndarray, pred: np.ndarray, fit_mode: str) -> dict[
     PLCC uses the same fit as the headline; a group too small or too flat for the fit
     falls back to the raw scores and says so in ``plcc_fit``.
     """
-    rho = metrics.spearman(gt, pred)
+    rho = metrics.correlation_or_none(gt, pred, "spearman")
     if rho is None:
         return {"srcc": None, "plcc": None, "plcc_fit": "none"}
-    value, used, _ = metrics.plcc(gt, pred, fit_mode)
+    value, used, _ = metrics.plcc_with_notes(gt, pred, fit_mode)
     return {"srcc": rho, "plcc": value, "plcc_fit": used}
 
 

@@ -117,19 +117,19 @@ def board_key(rows: list[Row]) -> str:
 
 def _align_stat(d: dict[str, np.ndarray], idx: np.ndarray, fit: str) -> float:
     gt, pred = d["gt_total"][idx], d["pred_total"][idx]
-    srcc, _ = metrics.srcc(gt, pred)
-    plcc, _, _ = metrics.plcc(gt, pred, metrics.OFFICIAL_FIT["align"] if fit == "official" else fit)
+    srcc, _ = metrics.srcc_with_notes(gt, pred)
+    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.OFFICIAL_FIT["align"] if fit == "official" else fit)
     n_el = d["elements_per_image"][idx].sum()
     acc = d["correct_per_image"][idx].sum() / n_el if n_el else 0.0
     return metrics.align_main(srcc, plcc, acc)
 
 
 def _structure_stat(d: dict[str, np.ndarray], idx: np.ndarray, fit: str) -> float:
-    f1, _, _, _ = metrics.region_f1(int(d["n_pred"][idx].sum()), int(d["n_pred_hit"][idx].sum()),
-                                    int(d["n_gt"][idx].sum()), int(d["n_gt_missed"][idx].sum()))
+    (f1, _, _), _ = metrics.region_scores_with_notes(int(d["n_pred"][idx].sum()), int(d["n_pred_hit"][idx].sum()),
+                                                     int(d["n_gt"][idx].sum()), int(d["n_gt_missed"][idx].sum()))
     gt, pred = d["gt_score"][idx], d["pred_score"][idx]
-    srcc, _ = metrics.srcc(gt, pred)
-    plcc, _, _ = metrics.plcc(gt, pred, metrics.OFFICIAL_FIT["structure"] if fit == "official" else fit)
+    srcc, _ = metrics.srcc_with_notes(gt, pred)
+    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.OFFICIAL_FIT["structure"] if fit == "official" else fit)
     return metrics.structure_main(f1, srcc, plcc)
 
 

@@ -307,10 +307,10 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
             pred_el.append(sub_el[key])
     gt_arr, pred_arr = np.asarray(gt_el, dtype=np.float64), np.asarray(pred_el, dtype=np.float64)
     notes = [str(p) for p in problems]
-    srcc, n1 = metrics.srcc(gt, pred)
+    srcc, n1 = metrics.srcc_with_notes(gt, pred)
     fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
-    plcc, used, n2 = metrics.plcc(gt, pred, fit_mode)
-    acc, n3 = metrics.element_accuracy(gt_arr, pred_arr)
+    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, fit_mode)
+    acc, n3 = metrics.element_accuracy_with_notes(gt_arr, pred_arr)
     correct = (gt_arr >= metrics.ELEMENT_THRESHOLD) == (pred_arr >= metrics.ELEMENT_THRESHOLD)
     image_of_element = np.repeat(np.arange(len(paths)), per_image)
     correct_per_image = np.bincount(image_of_element, weights=correct, minlength=len(paths)).astype(np.int64)

@@ -300,12 +300,12 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     n_pred_hit = sum(m.n_pred_hit for m in matches)
     n_gt = sum(m.n_gt for m in matches)
     n_gt_missed = sum(m.n_gt_missed for m in matches)
-    f1, precision, recall, n0 = metrics.region_f1(n_pred, n_pred_hit, n_gt, n_gt_missed)
+    (f1, precision, recall), n0 = metrics.region_scores_with_notes(n_pred, n_pred_hit, n_gt, n_gt_missed)
     gt = np.array([reference.scores[n] for n in names], dtype=np.float64)
     pred = np.array([records[n].score for n in names], dtype=np.float64)
-    srcc, n1 = metrics.srcc(gt, pred)
+    srcc, n1 = metrics.srcc_with_notes(gt, pred)
     fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
-    plcc, used, n2 = metrics.plcc(gt, pred, fit_mode)
+    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, fit_mode)
     giou = metrics.mean([m.giou for m in matches])
     return Result(
         track=TRACK,
