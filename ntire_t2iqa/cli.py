@@ -54,6 +54,8 @@ def validate(submission: str, track: str, inputs: str | None, as_json: bool,
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         print_problems(report.problems, out)
+        if report.coverage_note():
+            out.print(f"[dim]note[/dim]    {terminal(report.coverage_note())}")
         if report.valid:
             extra = f" with {report.n_warnings:,} warning(s)" if report.warnings else ""
             out.print(f"[bold green]valid[/bold green] {track} submission: {report.n_images} images{extra}.")

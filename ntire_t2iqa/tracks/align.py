@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,22 @@ class AlignRecord:
 Expected = dict[str, list[str]]
 
 
+#: The UTF-8 byte-order mark some Windows tools write at the start of a file.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_predictions(source: SubmissionSource) -> tuple[dict[str, AlignRecord] | None, list[Problem]]:
     """Load and check output.json from a submission; every record problem is reported."""
     data = source.read(OUTPUT)
-    return parse_predictions(load_json_strict(data, OUTPUT, _SHAPE_FIX))
+    records, problems = parse_predictions(load_json_strict(data, OUTPUT, _SHAPE_FIX))
+    if data.startswith(UTF8_BOM):
+        problems.append(warning(OUTPUT, "starts with a UTF-8 byte-order mark (BOM). This toolkit reads it, but the "
+                                "official scoring program does not: there the upload fails with `JSONDecodeError: "
+                                "Unexpected UTF-8 BOM`.",
+                                "Save it as plain UTF-8 without a BOM: in Python `open('output.json', 'w', "
+                                "encoding='utf-8')` (not 'utf-8-sig'); in an editor choose 'UTF-8', not "
+                                "'UTF-8 with BOM'."))
+    return records, problems
 
 
 def _where(i: int, path: Any) -> str:
@@ -169,20 +182,64 @@ def check_coverage(records: dict[str, AlignRecord], expected: Expected, against:
                            f"{summarize(extra)}.",
                            "Remove them, or fix the paths to match the inputs exactly (e.g. 'MODEL/00001.png')."))
     n_extra_keys = 0
+    bare_records = 0  # records whose missing keys are all present without their " (category)" suffix
+    bare_example = ""
     for path, keys in expected.items():
         rec = records.get(path)
         if rec is None:
             continue
         lost = [k for k in keys if k not in rec.elements]
+        unused = set(rec.elements) - set(keys)
         if lost:
-            problems.add(error(f"{OUTPUT}, img_path {quote(path)}", f"'element_score' misses {summarize(lost)}.",
-                               "Copy the element keys from the inputs verbatim, category suffix included.",
-                               "records with missing element keys"))
-        n_extra_keys += len(set(rec.elements) - set(keys))
+            bare = {k: without_category(k) for k in lost}
+            if all(b != k and b in unused for k, b in bare.items()):
+                bare_records += 1
+                unused -= set(bare.values())
+                if not bare_example:
+                    key = lost[0]
+                    bare_example = f"{quote(bare[key])} for {quote(key)} (img_path {quote(path)})"
+            else:
+                problems.add(error(f"{OUTPUT}, img_path {quote(path)}", f"'element_score' misses {summarize(lost)}.",
+                                   "Copy the element keys from the inputs verbatim, category suffix included.",
+                                   "records with missing element keys"))
+        n_extra_keys += len(unused)
+    if bare_records:
+        problems.add(error(OUTPUT, f"your element keys lack the category suffix in {bare_records:,} record(s): "
+                           f"e.g. {bare_example}.",
+                           'Write the keys exactly as the inputs do, suffix included: "cat (animal)", not "cat".'))
     if n_extra_keys:
         problems.add(warning(OUTPUT, f"{n_extra_keys:,} element key(s) are not in the {against} and are ignored.",
                              "Use exactly the inputs' element keys."))
     return problems.problems()
+
+
+def unchecked_coverage(records: dict[str, AlignRecord]) -> list[Problem]:
+    """What can be said about coverage without the inputs: element keys that all lack the category suffix."""
+    keys = [k for rec in records.values() for k in rec.elements]
+    if not keys or any(has_category(k) for k in keys):
+        return []
+    return [warning(OUTPUT, f"your element keys lack the category suffix: none of the {len(keys):,} keys ends in "
+                    f"\" (category)\" (e.g. {quote(keys[0])}); the inputs' keys look like 'cat (animal)', so "
+                    "every element would be missing.",
+                    "Write the keys exactly as the inputs do, and check with --inputs.")]
+
+
+def is_reference(obj: Any) -> bool:
+    """True for what :func:`load_reference` returns (img_path -> :class:`AlignRecord`)."""
+    return isinstance(obj, dict) and bool(obj) and isinstance(next(iter(obj.values())), AlignRecord)
+
+
+_CATEGORY = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def without_category(key: str) -> str:
+    """An element key without its ``" (category)"`` suffix: ``"pig giants (animal)"`` -> ``"pig giants"``."""
+    return _CATEGORY.sub("", key)
+
+
+def has_category(key: str) -> bool:
+    """True when an element key ends with a ``" (category)"`` suffix, as every key of the challenge's inputs does."""
+    return _CATEGORY.search(key) is not None and bool(without_category(key))
 
 
 # --------------------------------------------------------------------------- reference and inputs
@@ -321,7 +378,7 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
         plcc=plcc,
         plcc_fit=fit if used != "none" else "none",
         n_images=len(paths),
-        warnings=notes + n1 + n2 + n3,
+        warnings=notes + n1 + n2 + metrics.sign_disagreement(srcc, plcc) + n3,
         components={"acc": acc},
         details={"img_path": paths, "gt_total": gt, "pred_total": pred, "elements_per_image": per_image,
                  "correct_per_image": correct_per_image, "gt_element": gt_arr, "pred_element": pred_arr},

@@ -38,6 +38,11 @@ def _norm_key(key: str) -> str:
 def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
     """Parse readme.txt; return ``{key: value}`` for the five lines and the problems found."""
     problems: list[Problem] = []
+    if _is_utf16(data):
+        return {}, [error(README, "is UTF-16 text (what Windows Notepad calls \"Unicode\"); the official scoring "
+                          "program reads UTF-8 and fails on it.",
+                          "Save it as UTF-8: in Notepad, File > Save As > Encoding: UTF-8; in Python, "
+                          "`open('readme.txt', 'w', encoding='utf-8')`; or let `ntire-t2iqa pack` write it.")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -62,6 +67,17 @@ def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
         values[key] = value
         problems.extend(_check_readme_value(i, key, value, where))
     return values, problems
+
+
+def _is_utf16(data: bytes) -> bool:
+    """UTF-16 with a byte-order mark, or without one: ASCII text with a zero byte beside every character."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:256]
+    if len(head) < 4 or len(head) % 2:
+        return False
+    even, odd = head[0::2], head[1::2]
+    return (even.count(0) == len(even)) != (odd.count(0) == len(odd))
 
 
 def _check_readme_value(i: int, key: str, value: str, where: str) -> list[Problem]:
@@ -162,6 +178,8 @@ class Report:
     track: str
     problems: list[Problem]
     n_images: int = 0
+    #: False when no inputs were given, so missing or extra images and element keys were not looked for.
+    coverage_checked: bool = True
 
     def __post_init__(self) -> None:
         self.problems = bounded(self.problems)
@@ -183,13 +201,24 @@ class Report:
 
     @property
     def errors(self) -> list[Problem]:
+        """Only the error-level problems."""
         return [p for p in self.problems if p.severity == "error"]
 
     @property
     def warnings(self) -> list[Problem]:
+        """Only the warning-level problems."""
         return [p for p in self.problems if p.severity == "warning"]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"track": self.track, "valid": self.valid, "n_images": self.n_images,
+                "coverage_checked": self.coverage_checked,
                 "errors": [p.to_dict() for p in self.errors], "warnings": [p.to_dict() for p in self.warnings]}
+
+    def coverage_note(self) -> str:
+        """One line for a report without inputs: what was not checked and how to check it ("" when it was)."""
+        if self.coverage_checked:
+            return ""
+        return ("Coverage was not checked (no inputs given): missing or extra images"
+                + (" and element keys" if self.track == "align" else "")
+                + " are found only with --inputs (the public test inputs of the split).")

@@ -15,16 +15,19 @@ from ..archive import PICKLE_FIX, SubmissionSource, load_pickle_restricted
 from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
 from ..safetext import quote
 from .common import README, Result, describe, is_number, summarize
+from .structure_masks import MASK_DTYPES, MASK_DTYPES_AT_512, MASK_FIX, check_mask, heatmap_sign
+
+__all__ = ["MASK_DTYPES", "MASK_DTYPES_AT_512", "OUTPUT", "REFERENCE_NAME", "REQUIRED", "TRACK", "StructureRecord",
+           "StructureReference", "check_coverage", "compute", "expected_of", "is_reference", "load_expected",
+           "load_reference", "parse_predictions", "read_predictions", "reference_file", "unchecked_coverage"]
 
 TRACK = "structure"
 OUTPUT = "output.pkl"
 REQUIRED = (OUTPUT, README)
 REFERENCE_NAME = "gt.pkl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-#: dtypes OpenCV's resize accepts, so the official program can score them.
-MASK_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
-_MASK_FIX = "Submit a 2-D numpy array, e.g. `mask.astype(np.uint8)` with 1 for distorted pixels."
+
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list
     records: dict[str, StructureRecord] = {}
     squeezed = 0
     first_squeezed = ""
+    heatmaps: list[str] = []  # masks that look like heatmaps: (example, count) kept bounded below
+    n_heatmaps = 0
     for name, entry in obj.items():
         if not isinstance(name, str):
             log.add(error(f"{OUTPUT}, key {_key_label(name)}", f"is {describe(name)}; image names must be strings.",
@@ -71,21 +76,34 @@ def parse_predictions(obj: Any) -> tuple[dict[str, StructureRecord] | None, list
                           "Write a plain finite number, e.g. float(score).", "bad scores"))
             ok = False
         if "pred_area" not in entry:
-            log.add(error(where, "has no 'pred_area'.", _MASK_FIX, "entries without pred_area"))
+            log.add(error(where, "has no 'pred_area'.", MASK_FIX, "entries without pred_area"))
             ok = False
         else:
-            mask, mask_problems = _check_mask(entry["pred_area"], where)
+            mask, mask_problems = check_mask(entry["pred_area"], where)
             log.extend(replace(p, kind="bad masks") for p in mask_problems)
             if mask is None:
                 ok = False
-            elif entry["pred_area"].ndim == 3:
-                squeezed += 1
-                first_squeezed = first_squeezed or quote(name)
+            else:
+                if entry["pred_area"].ndim == 3:
+                    squeezed += 1
+                    first_squeezed = first_squeezed or quote(name)
+                sign = heatmap_sign(mask)
+                if sign:
+                    n_heatmaps += 1
+                    if len(heatmaps) < 3:
+                        heatmaps.append(f"{quote(name)}: {sign}")
         if ok:
             records[name] = StructureRecord(float(score), mask)
     if squeezed:
         log.add(warning(OUTPUT, f"{squeezed:,} mask(s) have shape (H, W, 1) (e.g. {first_squeezed}); "
                         "they are read as (H, W).", "Submit 2-D masks: `mask[..., 0]`."))
+    if n_heatmaps:
+        examples = "; ".join(heatmaps)
+        log.add(warning(OUTPUT, f"{n_heatmaps:,} mask(s) look like heatmaps, not 0/1 masks (e.g. {examples}). "
+                        "The official program counts every pixel above 0 after resizing as distorted, so a heatmap "
+                        "with a small noise floor becomes one region covering most of the image.",
+                        "Threshold your heatmap first: `(heatmap > 0.5).astype(np.uint8)` "
+                        "(or `ntire-t2iqa pack --threshold 0.5`)."))
     if not obj:
         log.add(error(OUTPUT, "holds no images.", PICKLE_FIX))
     return records, log.problems()
@@ -120,33 +138,6 @@ def _what(value: Any) -> str:
     return describe(value)
 
 
-def _check_mask(mask: Any, where: str) -> tuple[np.ndarray | None, list[Problem]]:
-    if not isinstance(mask, np.ndarray):
-        return None, [error(where, f"'pred_area' is {describe(mask)}; it must be a numpy array.", _MASK_FIX)]
-    if mask.dtype == bool:
-        return None, [error(where, "'pred_area' is a boolean array, which the official scorer cannot resize.",
-                            "Convert it: `mask.astype(np.uint8)`.")]
-    if mask.ndim == 3 and mask.shape[0] == 1:
-        return None, [error(where, f"'pred_area' has shape {mask.shape}; the official scorer needs (H, W).",
-                            "Drop the leading axis: `mask[0]` (or `mask.squeeze(0)`).")]
-    if mask.ndim == 3 and mask.shape[2] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2:
-        return None, [error(where, f"'pred_area' has shape {mask.shape}; it must be 2-D (H, W).", _MASK_FIX)]
-    if mask.shape[0] < 1 or mask.shape[1] < 1:
-        return None, [error(where, f"'pred_area' has shape {mask.shape}; it is empty.", _MASK_FIX)]
-    if not any(mask.dtype.newbyteorder("=") == d for d in MASK_DTYPES):
-        return None, [error(where, f"'pred_area' has dtype {mask.dtype}, which the official scorer (OpenCV resize) "
-                            "cannot handle; it accepts uint8, uint16, int16, float32 and float64.",
-                            "Convert it: `mask.astype(np.uint8)`.")]
-    if mask.dtype.kind == "f" and not np.isfinite(mask).all():
-        return None, [error(where, "'pred_area' holds NaN or infinite values.",
-                            "Threshold the heatmap into a 0/1 uint8 mask.")]
-    if not mask.dtype.isnative:
-        mask = mask.astype(mask.dtype.newbyteorder("="))
-    return np.ascontiguousarray(mask), []
-
-
 def check_coverage(records: dict[str, StructureRecord], expected: list[str], against: str) -> list[Problem]:
     """Missing images (errors) and extra images (warnings: the official program ignores them)."""
     wanted = set(expected)
@@ -162,6 +153,11 @@ def check_coverage(records: dict[str, StructureRecord], expected: list[str], aga
     return problems
 
 
+def unchecked_coverage(records: dict[str, StructureRecord]) -> list[Problem]:
+    """What can be said about coverage without the inputs: nothing (image names have no fixed form)."""
+    return []
+
+
 # --------------------------------------------------------------------------- reference and inputs
 
 
@@ -174,6 +170,9 @@ class StructureReference:
     _regions: dict[str, tuple[list[regions.Region], int, int]] = field(default_factory=dict, repr=False)
     #: Per image, the box of the mask's nonzero pixels and their count, found while loading.
     _nonzero: dict[str, tuple[tuple[int, int, int, int], int]] = field(default_factory=dict, repr=False)
+    #: Images whose mask holds values other than 0 and 1 (a graded reference, e.g. levels 64..255): the pixels
+    #: equal to 1 (what the official GIoU counts), their box and count. Regions still use every nonzero pixel.
+    graded: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = field(default_factory=dict, repr=False)
 
     def regions_of(self, name: str) -> tuple[list[regions.Region], int, int]:
         """Reference regions (area > 150) of one image, the count dropped, and its pixel count; computed once."""
@@ -186,6 +185,24 @@ class StructureReference:
         """``(x, y, w, h)`` of the mask's nonzero pixels, found while loading (``None`` if not known)."""
         known = self._nonzero.get(name)
         return None if known is None else known[0]
+
+    def giou_mask_of(self, name: str) -> tuple[np.ndarray, int, tuple[int, int, int, int] | None]:
+        """The reference pixels the official GIoU counts (those equal to 1), their count and box.
+
+        For a 0/1 mask these are its nonzero pixels; for a graded one (levels 64..255) only the
+        pixels equal to exactly 1, as the official program compares them.
+        """
+        if name in self.graded:
+            ones, box, count = self.graded[name]
+            return ones, count, box
+        known = self._nonzero.get(name)
+        count = int(np.count_nonzero(self.masks[name])) if known is None else known[1]
+        return self.masks[name], count, self.box_of(name)
+
+
+def is_reference(obj: Any) -> bool:
+    """True for what :func:`load_reference` returns."""
+    return isinstance(obj, StructureReference)
 
 
 def reference_file(path: str | Path) -> Path:
@@ -223,6 +240,7 @@ def load_reference(path: str | Path) -> StructureReference:
     scores: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
     nonzero: dict[str, tuple[tuple[int, int, int, int], int]] = {}
+    graded: dict[str, tuple[np.ndarray, tuple[int, int, int, int], int]] = {}
     for name, entry in obj.items():
         where = f"{file.name}, image {name!r}"
         if not isinstance(name, str) or not isinstance(entry, dict):
@@ -243,7 +261,12 @@ def load_reference(path: str | Path) -> StructureReference:
         else:
             masks[name], box, count = regions.reference_mask(mask)
         nonzero[name] = (box, count)
-    return StructureReference(scores, masks, _nonzero=nonzero)
+        if mask.dtype != bool and not np.may_share_memory(masks[name], mask):  # not viewed: not proven 0/1
+            ones = np.ascontiguousarray(mask == 1)
+            n_ones = int(np.count_nonzero(ones))
+            if n_ones != count:  # some nonzero pixel is not 1
+                graded[name] = (ones, regions.nonzero_box(ones), n_ones)
+    return StructureReference(scores, masks, _nonzero=nonzero, graded=graded)
 
 
 def load_expected(path: str | Path) -> list[str]:
@@ -293,9 +316,10 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     names = list(reference.scores)
     matches = []
     for name in names:
-        gt_regions, gt_dropped, gt_count = reference.regions_of(name)
-        matches.append(regions.match_image(records[name].pred_area, reference.masks[name], gt_regions, gt_dropped,
-                                           gt_count, reference.box_of(name)))
+        gt_regions, gt_dropped, _ = reference.regions_of(name)
+        giou_mask, giou_count, giou_box = reference.giou_mask_of(name)  # regions are given: the mask serves GIoU only
+        matches.append(regions.match_image(records[name].pred_area, giou_mask, gt_regions, gt_dropped,
+                                           giou_count, giou_box))
     n_pred = sum(m.n_pred for m in matches)
     n_pred_hit = sum(m.n_pred_hit for m in matches)
     n_gt = sum(m.n_gt for m in matches)
@@ -307,6 +331,12 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
     plcc, used, n2 = metrics.plcc_with_notes(gt, pred, fit_mode)
     giou = metrics.mean([m.giou for m in matches])
+    if reference.graded:
+        n0 = n0 + [f"GIoU: {len(reference.graded):,} of the reference's {len(names):,} masks hold values other than 0 "
+                   "and 1 (a graded reference, e.g. levels 64..255). As in the official program, GIoU counts only "
+                   "reference pixels equal to 1, so those images' GIoU terms are near 0 (regions, F1 and the main "
+                   "score use every nonzero pixel and are unaffected). Organizers: binarise the reference "
+                   "(`(mask > 0).astype(np.uint8)`, or `ntire-t2iqa data build-ref`) for a meaningful GIoU."]
     return Result(
         track=TRACK,
         main_score=metrics.structure_main(f1, srcc, plcc),
@@ -314,7 +344,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
         plcc=plcc,
         plcc_fit=fit if used != "none" else "none",
         n_images=len(names),
-        warnings=[str(p) for p in problems] + n0 + n1 + n2,
+        warnings=[str(p) for p in problems] + n0 + n1 + n2 + metrics.sign_disagreement(srcc, plcc),
         components={"f1": f1, "precision": precision, "recall": recall, "giou": giou},
         details={"image": names, "gt_score": gt, "pred_score": pred, "matches": matches,
                  **{key: np.array([getattr(m, key) for m in matches]) for key in
