@@ -117,6 +117,10 @@ from .data.cli import demo as _demo_command  # noqa: E402
 main.add_command(_data_group)
 main.add_command(_demo_command)
 
+from .cli_pack import pack_command  # noqa: E402
+
+main.add_command(pack_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
