@@ -26,7 +26,8 @@ so no code in a checkpoint ever runs):
    Its vision position table already has the 448 px grid (1025 rows); its prompts are
    tokenised by AltCLIP's processor (XLM-R, padded to 512 tokens): use the ``full`` config.
 3. **AltCLIP** (``BAAI/AltCLIP``, a local folder): ``vision_model.<rest>`` -> ``vision.<rest>`` and
-   ``text_model.roberta.embeddings.<rest>`` -> ``text_embeddings.<rest>``; the rest is ignored. Its
+   ``text_model.roberta.embeddings.<rest>`` -> ``text_embeddings.<rest>``; the rest is dropped, each
+   part for a reason listed in :data:`IGNORED` (an unexpected key is an error). Its
    224 px position table (16 x 16 + CLS) is interpolated bilinearly onto the model's grid, as the
    official ``new_position_embedding_weight_448.pt`` was made.
 
@@ -89,6 +90,28 @@ ALTCLIP_TO_OURS: list[tuple[str, str]] = [
 _SCORE_CONV_OFFICIAL = re.compile(r"^score_predictor\.conv_layers\.(\d+)\.(\d+)\.")
 _SCORE_CONV_OURS = re.compile(r"^score_head\.convs\.(\d+)\.")
 _BUFFERS = re.compile(r"(^|\.)(position_ids|token_type_ids)$")
+#: Keys of each layout that are read and dropped on purpose, with the reason (every other key must map).
+IGNORED: dict[str, list[tuple[str, str]]] = {
+    "official": [
+        (_BUFFERS.pattern, "index buffers (position and token-type ids), recomputed by the model"),
+    ],
+    "altclip": [
+        (_BUFFERS.pattern, "index buffers (position and token-type ids), recomputed by the model"),
+        (r"^text_model\.roberta\.encoder\.", "AltCLIP's text transformer: RAHF takes the text embeddings only"),
+        (r"^text_model\.roberta\.pooler\.", "AltCLIP's text pooler: RAHF takes the text embeddings only"),
+        (r"^text_model\.(transformation|pre_LN)\.", "AltCLIP's text projection to the CLIP space: unused"),
+        (r"^(text_projection|visual_projection)\.", "CLIP's contrastive projections: unused"),
+        (r"^logit_scale$", "CLIP's contrastive temperature: unused"),
+    ],
+}
+
+
+def ignored_reason(key: str, layout: str) -> str | None:
+    """Why ``key`` of a ``layout`` state dict is dropped on purpose, or ``None`` when it must be mapped."""
+    for pattern, reason in IGNORED[layout]:
+        if re.search(pattern, key):
+            return reason
+    return None
 
 
 def _rename(key: str, rules: list[tuple[str, str]]) -> str | None:
@@ -118,7 +141,7 @@ def official_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     unknown = []
     for key, value in state.items():
         key = key.removeprefix("module.")
-        if _BUFFERS.search(key):
+        if ignored_reason(key, "official"):
             continue
         m = _SCORE_CONV_OFFICIAL.match(key)
         new = f"score_head.convs.{3 * int(m.group(1)) + int(m.group(2))}." + key[m.end():] if m else \
@@ -149,12 +172,23 @@ def ours_to_official(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def altclip_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The encoder weights of an AltCLIP state dict under this package's keys (others dropped)."""
-    out = {}
+    """The encoder weights of an AltCLIP state dict under this package's keys.
+
+    Keys in :data:`IGNORED` ``["altclip"]`` are dropped (each with its reason); any other key that
+    has no place in this model is an error, so a renamed or unexpected layout is never half-loaded.
+    """
+    out, unknown = {}, []
     for key, value in state.items():
+        if ignored_reason(key, "altclip"):
+            continue
         new = _rename(key, ALTCLIP_TO_OURS)
-        if new is not None and not _BUFFERS.search(key):
+        if new is None:
+            unknown.append(key)
+        else:
             out[new] = value
+    if unknown:
+        raise ValueError(f"{len(unknown)} AltCLIP key(s) are neither encoder weights nor known unused parts, "
+                         f"e.g. {unknown[:3]}; is this a BAAI/AltCLIP checkpoint?")
     return out
 
 

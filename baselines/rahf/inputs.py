@@ -1,12 +1,14 @@
-"""Images, targets and augmentation for RAHF, on PIL, OpenCV and torch (no torchvision).
+"""Images, targets and runtime helpers for RAHF, on PIL, OpenCV and torch (no torchvision).
 
-Images are resized to the model's square input with PIL's Lanczos filter (as the official
-data loader) and kept as uint8 until they reach the device, where they are normalised
-with CLIP's mean and std. Heatmap targets (from :func:`baselines.common.data.structure_items`,
-512 x 512) are, by ``train.heatmap_target``, ``graded``: upstream's training maps (EvalMuse-Structure
+Images are decoded at full size and resized to the model's square input with PIL's Lanczos
+filter (upstream's ``evaluate.py`` and data loader do the same: ``Image.open(path).resize((448, 448),
+LANCZOS)``), and kept as uint8 until they reach the device, where they are normalised with CLIP's
+mean and std. Heatmap targets (from :func:`baselines.common.data.structure_items`, 512 x 512) are,
+by ``train.heatmap_target``, ``graded``: upstream's training maps (EvalMuse-Structure
 ``data_process.py``: 64/127/180/255 by how many annotators marked the pixel, bilinear-resized,
 divided by 255), or ``binary``: the at-least-two-annotators 0/1 masks the reference uses. Either is
 area-resized to the size of the head's output (512 in the full model, so no resize there).
+Training pictures are augmented per image as upstream (:mod:`.augment`).
 """
 
 from __future__ import annotations
@@ -16,27 +18,38 @@ import ctypes.util
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
 from ..common.data import StructureItem
+from .augment import augment_item
 from .model import CLIP_MEAN, CLIP_STD
+
+#: ``precision`` settings (``train.precision``, ``infer.precision``): fp32 as upstream, or bf16 autocast on a GPU.
+PRECISIONS = ("fp32", "bf16")
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
-    """``(3, size, size)`` uint8 RGB, Lanczos-resized (JPEGs decoded at a reduced scale when much larger)."""
+    """``(3, size, size)`` uint8 RGB: the picture decoded at full size, then Lanczos-resized (as upstream)."""
     with Image.open(path) as img:
-        img.draft("RGB", (2 * size, 2 * size))  # JPEG DCT scaling; keeps at least 2x the target side
         rgb = img.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
     return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
+
+
+def precision_context(device: torch.device, precision: str) -> Any:
+    """``fp32``: no autocast (upstream trains and infers in float32); ``bf16``: bf16 autocast on a GPU only."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 #: ``train.heatmap_target`` -> the :class:`StructureItem` field holding it.
@@ -67,15 +80,22 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 class StructureSet(Dataset):
-    """Track 2 items as (uint8 image, target map or empty, normalised score or nan, index)."""
+    """Track 2 items as (uint8 image, target map or empty, normalised score or nan, index).
+
+    With ``augment`` (a ``train.augment`` dict) every picture is augmented by :func:`augment_item`
+    with a generator seeded by ``(seed, epoch, index)``; set :attr:`epoch` before each pass.
+    """
 
     def __init__(self, items: list[StructureItem], image_size: int, target_size: int, cache: bool = False,
-                 target: str = "binary"):
+                 target: str = "binary", augment: dict[str, Any] | None = None, seed: int = 0):
         self.items = items
         self.field = TARGET_FIELDS[target]
         self.scale = 1.0 / 255.0 if target == "graded" else 1.0
         self.image_size = image_size
         self.target_size = target_size
+        self.augment = dict(augment or {})
+        self.seed = int(seed)
+        self.epoch = 0
         self.cache: list[torch.Tensor] | None = None
         if cache:
             self.cache = [load_image(it.image_file, image_size) for it in items]
@@ -87,40 +107,15 @@ class StructureSet(Dataset):
         item = self.items[i]
         image = self.cache[i] if self.cache is not None else load_image(item.image_file, self.image_size)
         mask = getattr(item, self.field)
-        target = target_map(mask, self.target_size, self.scale) if mask is not None else torch.zeros(0)
         score = torch.tensor((item.mos - 1.0) / 4.0 if item.mos is not None else float("nan"))
-        return image, target, score, i
-
-
-def augment(images: torch.Tensor, targets: torch.Tensor, cfg: dict[str, Any],
-            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random crop-and-resize (``crop``: probability, 80-100 % of each side, as the official loader),
-    horizontal flip (``hflip``) and grayscale (``grayscale``), each per image; images are float 0..255.
-    """
-    if not cfg:
-        return images, targets
-    images, targets = images.clone(), targets.clone()
-    n, _, h, w = images.shape
-    th, tw = targets.shape[-2:]
-    u = torch.rand((n, 6), generator=generator)
-    for i in range(n):
-        if u[i, 0] < cfg.get("crop", 0.0):
-            fh, fw = 0.8 + 0.2 * float(u[i, 1]), 0.8 + 0.2 * float(u[i, 2])
-            fy, fx = float(u[i, 3]) * (1 - fh), float(u[i, 4]) * (1 - fw)
-            y0, x0, ch, cw = round(fy * h), round(fx * w), max(1, round(fh * h)), max(1, round(fw * w))
-            images[i] = F.interpolate(images[i:i + 1, :, y0:y0 + ch, x0:x0 + cw], size=(h, w), mode="bilinear",
-                                      align_corners=False)[0]
-            ty0, tx0, tch, tcw = round(fy * th), round(fx * tw), max(1, round(fh * th)), max(1, round(fw * tw))
-            targets[i] = F.interpolate(targets[i:i + 1, None, ty0:ty0 + tch, tx0:tx0 + tcw], size=(th, tw),
-                                       mode="bilinear", align_corners=False)[0, 0]
-        if u[i, 5] < cfg.get("hflip", 0.0):
-            images[i] = images[i].flip(-1)
-            targets[i] = targets[i].flip(-1)
-    gray = (torch.rand(n, generator=generator) < cfg.get("grayscale", 0.0)).to(images.device)
-    if gray.any():
-        lum = (0.299 * images[gray, 0] + 0.587 * images[gray, 1] + 0.114 * images[gray, 2]).unsqueeze(1)
-        images[gray] = lum.expand(-1, 3, -1, -1)
-    return images, targets
+        if not self.augment:
+            target = target_map(mask, self.target_size, self.scale) if mask is not None else torch.zeros(0)
+            return image, target, score, i
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        full = None if mask is None else np.clip(mask.astype(np.float32) * np.float32(self.scale), 0.0, 1.0)
+        picture, m = augment_item(image.permute(1, 2, 0).numpy(), full, self.augment, rng, self.target_size)
+        target = torch.from_numpy(m) if m is not None else torch.zeros(0)
+        return torch.from_numpy(picture).permute(2, 0, 1).contiguous(), target, score, i
 
 
 def free_cores() -> int:

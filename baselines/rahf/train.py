@@ -1,18 +1,21 @@
 """Train RAHF: MSE on the heatmap plus MSE on the normalised score, AdamW, cosine schedule.
 
-As the official EM-RAHF recipe (``run_train.sh``: lr 2e-5, 2000 steps, cosine to 0, encoders
-frozen for the first half): the loss is ``MSE(heatmap, target) + w * MSE(score, (mos - 1) / 4)``
+As the official EM-RAHF recipe (``train.py`` + ``run_train.sh``: lr 2e-5, 2000 steps, cosine to 0,
+encoders frozen for the first half): the loss is ``MSE(heatmap, target) + w * MSE(score, (mos - 1) / 4)``
 where the heatmap target is ``train.heatmap_target``: ``graded`` (upstream's, the full config:
 levels 64/127/180/255 by how many annotators marked a pixel, / 255) or ``binary`` (the
 reference's at-least-two-annotators 0/1 mask; the tiny config and the default)
 (``score_loss_weight`` w: 1 as the official; the tiny config raises it);
 AdamW over all parameters; the vision tower and text embeddings are frozen until
 ``freeze_fraction`` of the optimiser steps are done. Gradients are accumulated over
-``accumulate`` batches. The official run switches to batch 1 x 32 accumulation after
-unfreezing; here the batch stays as configured.
+``accumulate`` batches of ``batch_size``; once the encoders are unfrozen, over
+``unfrozen_accumulate`` batches of ``unfrozen_batch_size`` (upstream: batch 1, as its full backward
+pass through ViT-L needs the memory). The pass in which the encoders unfreeze ends there, and the
+next pass starts with the new batch size (upstream starts a new data loader too). ``precision``:
+``fp32`` (upstream) or ``bf16`` autocast on a GPU. Pictures are augmented per image (:mod:`.augment`).
 
-A run folder is checkpointed after every epoch (weights, config, optimiser and schedule) and
-resumed from there at the next epoch. Every epoch's shuffling, augmentation and dropout draw
+A run folder is checkpointed after every pass (weights, config, optimiser and schedule) and
+resumed from there at the next one. Every pass's shuffling, augmentation and dropout draw
 from streams seeded by ``(seed, epoch)``, so a resumed run equals an uninterrupted one.
 """
 
@@ -36,7 +39,6 @@ from ntire_t2iqa.data.sources import TrackData
 from ..common.data import structure_items
 from ..common.runtime import (
     STATE,
-    autocast,
     cosine_with_warmup,
     load_state_dict,
     read_config,
@@ -48,10 +50,10 @@ from .convert import load_altclip_encoders, load_weights
 from .inputs import (
     TARGET_FIELDS,
     StructureSet,
-    augment,
     cpu_threads,
     heatmap_target,
     normalise,
+    precision_context,
     reuse_freed_memory,
 )
 from .model import RAHF, build_model, native_heatmap_size
@@ -78,6 +80,7 @@ def load_run_state(run_dir: Path) -> dict[str, Any] | None:
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(json.dumps(config))
+    c.pop("infer", None)  # inference settings do not change training
     for key in RESUMABLE_CHANGES:
         c.get("train", {}).pop(key, None)
     c.setdefault("train", {}).setdefault("heatmap_target", "binary")  # runs from before the key was added
@@ -127,17 +130,29 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weighted: bool) -> to
     return per_image.mean()
 
 
-def schedule(n_items: int, tcfg: dict[str, Any]) -> tuple[int, int, int]:
-    """(optimiser steps per epoch, epochs, total steps) from ``epochs`` or ``total_steps``."""
-    batches = math.ceil(n_items / int(tcfg["batch_size"]))
-    per_epoch = math.ceil(batches / int(tcfg.get("accumulate", 1)))
+def _steps_per_pass(n_items: int, batch_size: int, accumulate: int) -> int:
+    return math.ceil(math.ceil(n_items / batch_size) / accumulate)
+
+
+def phases(tcfg: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((batch, accumulate) while the encoders are frozen, (batch, accumulate) once they are trained)."""
+    frozen = (int(tcfg["batch_size"]), int(tcfg.get("accumulate", 1)))
+    return frozen, (int(tcfg.get("unfrozen_batch_size", frozen[0])), int(tcfg.get("unfrozen_accumulate", frozen[1])))
+
+
+def schedule(n_items: int, tcfg: dict[str, Any]) -> tuple[int, int]:
+    """(total optimiser steps, the step at which the encoders unfreeze).
+
+    ``total_steps`` is taken as is (upstream's ``--iters``); ``epochs`` counts passes at the first
+    phase's batch size. The encoders unfreeze after ``round(freeze_fraction * total)`` steps.
+    """
     if tcfg.get("epochs"):
-        epochs = int(tcfg["epochs"])
+        total = _steps_per_pass(n_items, *phases(tcfg)[0]) * int(tcfg["epochs"])
     elif tcfg.get("total_steps"):
-        epochs = math.ceil(int(tcfg["total_steps"]) / per_epoch)
+        total = int(tcfg["total_steps"])
     else:
         raise ValueError("the train config needs epochs or total_steps")
-    return per_epoch, epochs, per_epoch * epochs
+    return total, round(float(tcfg.get("freeze_fraction", 0.5)) * total)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -180,14 +195,13 @@ def _train(data: Path | TrackData, out: Path, config: dict[str, Any], dev: torch
     items = structure_items(data, "train", targets=(TARGET_FIELDS[target],))
     tokenizer = prepare_tokenizer(config, out, [it.prompt for it in items], resumed=state is not None)
     model = _init_model(config, out, resumed=state is not None).to(dev)
-    per_epoch, epochs, total_steps = schedule(len(items), tcfg)
-    start_epoch = int(state["epoch"]) + 1 if state else 0
+    total_steps, unfreeze_step = schedule(len(items), tcfg)
+    epoch = int(state["epoch"]) + 1 if state else 0
     step = int(state["extra"].get("step", 0)) if state else 0
     history: list[dict[str, float]] = list(state["extra"].get("history", [])) if state else []
-    if start_epoch >= epochs:
-        console.print(f"{out}: already trained ({epochs} epochs)")
+    if step >= total_steps:
+        console.print(f"{out}: already trained ({total_steps} steps)")
         return out
-    unfreeze_step = round(float(tcfg.get("freeze_fraction", 0.5)) * total_steps)
     model.set_encoders_trainable(step >= unfreeze_step)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]),
                                   weight_decay=float(tcfg.get("weight_decay", 0.01)))
@@ -198,55 +212,82 @@ def _train(data: Path | TrackData, out: Path, config: dict[str, Any], dev: torch
 
     t_load = time.perf_counter()
     dataset = StructureSet(items, int(config["image_size"]), native_heatmap_size(config),
-                           cache=bool(tcfg.get("cache_images", False)), target=target)
+                           cache=bool(tcfg.get("cache_images", False)), target=target, augment=tcfg.get("augment"),
+                           seed=seed)
     ids = tokenizer([it.prompt for it in items])
+    (b1, a1), (b2, a2) = phases(tcfg)
     console.print(f"rahf: {len(items)} training images ({target} heatmap targets) ready in "
-                  f"{time.perf_counter() - t_load:.1f} s; "
-                  f"{epochs} epochs x {per_epoch} steps, encoders frozen until step {unfreeze_step}")
-    accumulate = int(tcfg.get("accumulate", 1))
-    weighted = bool(tcfg.get("weighted_heatmap_loss", False))
-    score_weight = float(tcfg.get("score_loss_weight", 1.0))
-    clip = float(tcfg.get("grad_clip", 0.0))
-    workers = int(tcfg.get("num_workers", 0))
+                  f"{time.perf_counter() - t_load:.1f} s; {total_steps} steps, encoders frozen until step "
+                  f"{unfreeze_step}; batch {b1} x {a1} accumulated, then {b2} x {a2}")
+    run = _Pass(model, optimizer, scheduler, tcfg, dev, ids, progress)
     model.train()
-    for epoch in range(start_epoch, epochs):
+    while step < total_steps:
         t0 = time.perf_counter()
+        frozen = step < unfreeze_step
+        batch, accumulate = (b1, a1) if frozen else (b2, a2)
+        dataset.epoch = epoch
         torch.manual_seed(seed * 100_003 + epoch)  # dropout
         order = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        aug_rng = torch.Generator().manual_seed(seed * 100_003 + epoch + 50_000)
-        loader = DataLoader(dataset, batch_size=int(tcfg["batch_size"]), shuffle=True, generator=order,
-                            num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False)
-        sums = {"heatmap": 0.0, "score": 0.0}
-        n_batches = len(loader)
-        with _progress(progress) as bar:
-            task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=n_batches)
-            for b, (images, targets, scores, index) in enumerate(loader):
-                images = images.to(dev, non_blocking=True).float()
-                targets = targets.to(dev, non_blocking=True)
-                images, targets = augment(images, targets, tcfg.get("augment", {}), aug_rng)
-                with autocast(dev):
-                    heat, score = model(normalise(images), ids[index].to(dev))
-                loss_h = heatmap_loss(heat.float().squeeze(1), targets, weighted)
-                loss_s = F.mse_loss(score.float(), scores.to(dev).float())
-                ((loss_h + score_weight * loss_s) / accumulate).backward()
-                sums["heatmap"] += loss_h.item()
-                sums["score"] += loss_s.item()
-                if (b + 1) % accumulate == 0 or b + 1 == n_batches:
-                    if clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    scheduler.step()
-                    step += 1
-                    if step == unfreeze_step:
-                        model.set_encoders_trainable(True)
-                bar.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs} "
-                           f"loss {(sums['heatmap'] + sums['score']) / (b + 1):.4f}")
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, generator=order,
+                            num_workers=int(tcfg.get("num_workers", 0)), pin_memory=dev.type == "cuda",
+                            persistent_workers=False)
+        # the pass in which the encoders unfreeze ends there when the batch size changes with them
+        stops = {total_steps} | ({unfreeze_step} if frozen and (b1, a1) != (b2, a2) else set())
+        step, sums, n_batches = run(loader, accumulate, step, stops, unfreeze_step, f"pass {epoch + 1}")
         record = {"epoch": epoch, "heatmap_loss": sums["heatmap"] / n_batches, "score_loss": sums["score"] / n_batches,
-                  "seconds": round(time.perf_counter() - t0, 2)}
+                  "seconds": round(time.perf_counter() - t0, 2), "steps": step}
         history.append(record)
         save_checkpoint(out, model, config, epoch, optimizer, scheduler,
-                        extra={"step": step, "history": history, "finished": epoch + 1 == epochs, "seed": seed})
-        console.print(f"rahf epoch {epoch + 1}/{epochs}: heatmap loss {record['heatmap_loss']:.5f}, "
-                      f"score loss {record['score_loss']:.5f}, {record['seconds']:.1f} s")
+                        extra={"step": step, "history": history, "finished": step >= total_steps, "seed": seed})
+        console.print(f"rahf pass {epoch + 1} (step {step}/{total_steps}): heatmap loss "
+                      f"{record['heatmap_loss']:.5f}, score loss {record['score_loss']:.5f}, {record['seconds']:.1f} s")
+        epoch += 1
     return out
+
+
+class _Pass:
+    """One pass over the training data: forward, losses, accumulation, optimiser steps."""
+
+    def __init__(self, model: RAHF, optimizer: torch.optim.Optimizer, scheduler: Any, tcfg: dict[str, Any],
+                 dev: torch.device, ids: torch.Tensor, progress: bool):
+        self.model, self.optimizer, self.scheduler, self.dev, self.ids = model, optimizer, scheduler, dev, ids
+        self.weighted = bool(tcfg.get("weighted_heatmap_loss", False))
+        self.score_weight = float(tcfg.get("score_loss_weight", 1.0))
+        self.clip = float(tcfg.get("grad_clip", 0.0))
+        self.precision = str(tcfg.get("precision", "fp32"))
+        self.progress = progress
+
+    def __call__(self, loader: DataLoader, accumulate: int, step: int, stops: set[int], unfreeze_step: int,
+                 label: str) -> tuple[int, dict[str, float], int]:
+        """Train until the loader is exhausted or a step in ``stops`` is reached; (step, loss sums, batches).
+
+        The encoders are made trainable when ``unfreeze_step`` is reached.
+        """
+        sums = {"heatmap": 0.0, "score": 0.0}
+        n_batches, done = len(loader), 0
+        with _progress(self.progress) as bar:
+            task = bar.add_task(label, total=n_batches)
+            for b, (images, targets, scores, index) in enumerate(loader):
+                images = images.to(self.dev, non_blocking=True)
+                targets = targets.to(self.dev, non_blocking=True)
+                with precision_context(self.dev, self.precision):
+                    heat, score = self.model(normalise(images), self.ids[index].to(self.dev))
+                loss_h = heatmap_loss(heat.float().squeeze(1), targets, self.weighted)
+                loss_s = F.mse_loss(score.float(), scores.to(self.dev).float())
+                ((loss_h + self.score_weight * loss_s) / accumulate).backward()
+                sums["heatmap"] += loss_h.item()
+                sums["score"] += loss_s.item()
+                done = b + 1
+                bar.update(task, advance=1, description=f"{label} loss {(sums['heatmap'] + sums['score']) / done:.4f}")
+                if done % accumulate == 0 or done == n_batches:
+                    if self.clip > 0:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.scheduler.step()
+                    step += 1
+                    if step == unfreeze_step:
+                        self.model.set_encoders_trainable(True)
+                    if step in stops:
+                        break
+        return step, sums, max(done, 1)
