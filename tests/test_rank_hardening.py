@@ -163,7 +163,7 @@ def test_unexpected_scorer_failures_are_invalid_and_organizer_faults_retried(tmp
     root, ref = _challenge(tmp_path, {"ok": [0.3], "deep": [0.4], "huge": [0.5], "odd": [0.6], "crash": [0.7],
                                       "flaky": [0.8]})
     secret = "reference value 4.123456"
-    real_score = runner.score
+    real_evaluate = runner.evaluate
 
     def hostile_score(path, *args, **kwargs):
         team = Path(path).parent.name
@@ -177,9 +177,9 @@ def test_unexpected_scorer_failures_are_invalid_and_organizer_faults_retried(tmp
             os.kill(os.getpid(), signal.SIGKILL)
         if team == "flaky" and not (tmp_path / "fixed").exists():
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real_score(path, *args, **kwargs)
+        return real_evaluate(path, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "score", hostile_score)
+    monkeypatch.setattr(runner, "evaluate", hostile_score)
     db = tmp_path / "lb.db"
     board, summary = rank(root, "align", ref, db, workers=2)
     assert (summary.scored, summary.invalid) == (5, 4)

@@ -37,8 +37,9 @@ from typing import Any
 from .. import tracks
 from ..errors import ReferenceDataError, SubmissionError, ToolkitError
 from ..safetext import clip, plain, unicode_safe
-from ..scoring import score
+from ..scoring import Evaluation, evaluate
 from .collect import NotRegularFile, open_regular, sha256_file
+from .predictions import image_info, meta_key, of_result
 from .store import Entry, Scope, Store, pack_details
 
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -169,11 +170,12 @@ def _score_file(path: str) -> dict[str, Any]:
     name = unicode_safe(os.path.basename(path))
     try:
         os.close(open_regular(path))  # still a regular file: a pipe swapped in is never handed to the reader
-        result = score(path, _WORKER["reference"], _WORKER["track"], _WORKER["plcc_fit"])
+        evaluation = evaluate(path, _WORKER["reference"], _WORKER["track"], _WORKER["plcc_fit"])
+        result = evaluation.result
         metrics = result.to_dict()
         json.dumps(metrics)  # storable
         return {"status": "ok", "main_score": result.main_score, "metrics": metrics, "reason": None,
-                "details": pack_details(result.details)}
+                "details": pack_details(result.details), **_for_integrity(evaluation)}
     except SubmissionError as exc:
         return _invalid([p.to_dict() for p in exc.errors])
     except NotRegularFile as exc:
@@ -187,6 +189,24 @@ def _score_file(path: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a participant's file must never make the run fail
         return _invalid(_problem(name, f"could not be read or scored (the scorer failed with {type(exc).__name__}).",
                                  _CHECK_IT), f"{type(exc).__name__}: {plain(clip(_text(exc)))}", type(exc).__name__)
+
+
+def _for_integrity(evaluation: Evaluation) -> dict[str, Any]:
+    """Per-image predictions (and, once per worker, the image list) for ``integrity``.
+
+    Computed from what scoring parsed; a failure here leaves the predictions out and never
+    changes the score.
+    """
+    track = _WORKER["track"]
+    out: dict[str, Any] = {}
+    try:
+        out["predictions"] = of_result(track, evaluation.records, evaluation.result.details)
+        if not _WORKER.get("images_sent"):
+            out["images"] = image_info(track, evaluation.result.details)
+            _WORKER["images_sent"] = True
+    except Exception:  # noqa: BLE001 - integrity evidence is optional; the score stands
+        out["predictions"] = None
+    return out
 
 
 def _text(exc: BaseException) -> str:
@@ -279,7 +299,10 @@ def _pool_pass(items: list[Item], workers: int, initargs: tuple[Any, ...],
 
 @dataclass
 class RunSummary:
-    """What one ranking run did; ``notes`` are organizer-only details of unexpected scorer failures."""
+    """What one ranking run did; ``notes`` are organizer-only details of unexpected scorer failures.
+
+    ``refused``: ``team: file (time): reason`` of each submission over a limit (never scored).
+    """
 
     total: int
     already_scored: int
@@ -287,6 +310,7 @@ class RunSummary:
     invalid: int
     failed: list[str]
     notes: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: Path, workers: int = 1,
@@ -323,8 +347,10 @@ def score_entries(store: Store, scope: Scope, entries: list[Entry], reference: P
         if out["status"] == "failed":  # not stored: the next run tries again
             summary.failed.append(f"{unicode_safe(path)}: {out['reason'][0]['what']}")
         else:
+            if out.get("images") and not (store.get_meta(meta_key(scope.track, scope.ref_sha256)) or {}).get("keys"):
+                store.set_meta(meta_key(scope.track, scope.ref_sha256), out["images"])
             store.add_result(scope, sha, out["status"], out["main_score"], out["metrics"], out["reason"],
-                             out["details"])
+                             out["details"], out.get("predictions"))
             summary.scored += 1
             summary.invalid += out["status"] == "invalid"
             if out.get("note"):

@@ -9,6 +9,7 @@ into place) with ``PRAGMA application_id`` = :data:`APPLICATION_ID` and ``user_v
 :data:`SCHEMA_VERSION`. An existing file that is not SQLite, is truncated or damaged, or
 carries another program's id is refused before anything is written to it. Stores of the
 first version carry no id: one holding our tables is accepted, and stamped on the next write.
+A writer upgrades an older store to the current schema (:mod:`.migrate`).
 
 A writer works in WAL mode (readers never wait for it) and turns the file back to a
 rollback journal when it closes, so a read-only open (``mode=ro``: ``leaderboard``,
@@ -31,7 +32,9 @@ import numpy as np
 
 from ..errors import StoreError
 from ..safetext import clip, unicode_safe
+from . import migrate
 from . import storefile as sf
+from .predictions import Predictions
 from .storefile import APPLICATION_ID, SCHEMA_VERSION, store_error
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "Entry", "Scope", "Store", "bounded_reason", "pack_details",
@@ -136,6 +139,8 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self.db: sqlite3.Connection | None = None
+        #: Tables the file holds (a read-only open of an older store lacks the newer ones).
+        self.tables: set[str] = set()
         try:
             kind = sf.inspect_file(self.path, readonly)
             if kind == "new":
@@ -156,12 +161,8 @@ class Store:
                                      "Restore it from a backup, or pass --db a new file and rank again; " + sf.KEPT)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                if kind == "unstamped":
-                    self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self.db.executescript(sf.SCHEMA)  # idempotent CREATE ... IF NOT EXISTS statements
-                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                (json.dumps(SCHEMA_VERSION),))
+                migrate.upgrade(self.db)  # stamps an unstamped store; older versions gain the new tables
+            self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except StoreError:
             self._drop()
             raise
@@ -290,11 +291,12 @@ class Store:
 
     def add_result(self, scope: Scope, sha256: str, status: str, main_score: float | None,
                    metrics: dict[str, Any] | None, reason: list[dict[str, str]] | None,
-                   details: bytes | None) -> None:
+                   details: bytes | None, predictions: Predictions | None = None) -> None:
         """Write one result in its own transaction (a repeat of the same key is ignored).
 
         A reason is bounded (:func:`bounded_reason`) and metrics' texts are clipped, so no
-        submission can make a row too big to store.
+        submission can make a row too big to store. ``predictions`` (per image, for
+        ``integrity``) are written in the same transaction.
         """
         metrics_text = json.dumps(_bounded_metrics(metrics)) if metrics is not None else None
         reason_text = json.dumps(bounded_reason(reason)) if reason is not None else None
@@ -308,19 +310,27 @@ class Store:
                 "WHERE json_extract(results.metrics, '$.toolkit') IS NOT NULL",  # only a scorer failure is replaced
                 (sha256, scope.track, scope.ref_sha256, scope.plcc_fit, status, main_score, metrics_text,
                  reason_text, details))
+            if predictions is not None:
+                con.execute("INSERT OR IGNORE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (sha256, scope.track, scope.ref_sha256, *predictions.row()))
 
     def rows(self, scope: Scope, phase: str | None = None) -> list[dict[str, Any]]:
-        """Every submission of the track joined with its result in this scope (``status`` None: not scored)."""
+        """Every submission of the track joined with its result in this scope (``status`` None: not scored).
+
+        ``refused`` is the reason a submission is over a submission limit (None: admitted).
+        """
+        refused = "refused" in self.tables
         sql = ("SELECT s.id, s.team, s.leader, s.phase, s.path, s.sha256, s.submitted_at, r.status, r.main_score, "
-               "r.metrics, r.reason FROM submissions s LEFT JOIN results r ON r.sha256 = s.sha256 "
-               "AND r.track = s.track AND r.ref_sha256 = ? AND r.plcc_fit = ? WHERE s.track = ?")
+               f"r.metrics, r.reason, {'f.reason' if refused else 'NULL'} FROM submissions s LEFT JOIN results r "
+               "ON r.sha256 = s.sha256 AND r.track = s.track AND r.ref_sha256 = ? AND r.plcc_fit = ? "
+               + ("LEFT JOIN refused f ON f.submission_id = s.id " if refused else "") + "WHERE s.track = ?")
         args: list[Any] = [scope.ref_sha256, scope.plcc_fit, scope.track]
         if phase is not None:
             sql += " AND s.phase = ?"
             args.append(phase)
         sql += " ORDER BY s.submitted_at, s.id"
         keys = ("id", "team", "leader", "phase", "path", "sha256", "submitted_at", "status", "main_score",
-                "metrics", "reason")
+                "metrics", "reason", "refused")
         out = []
         with self._guard():
             for row in self._con.execute(sql, args):
@@ -337,6 +347,32 @@ class Store:
                                     "AND plcc_fit = ?",
                                     (sha256, scope.track, scope.ref_sha256, scope.plcc_fit)).fetchone()
             return unpack_details(row[0] if row else None)
+
+    def predictions(self, scope: Scope) -> dict[str, Predictions]:
+        """Stored per-image predictions of every scored submission in the scope's reference, by sha256.
+
+        A row whose blobs do not decode is left out (the caller counts what is missing).
+        """
+        if "predictions" not in self.tables:
+            return {}
+        out = {}
+        with self._guard():
+            for row in self._con.execute("SELECT sha256, n_images, totals, decisions, n_decisions, mask_hash, "
+                                         "mask_grid FROM predictions WHERE track = ? AND ref_sha256 = ?",
+                                         (scope.track, scope.ref_sha256)):
+                try:
+                    out[row[0]] = Predictions.from_row(row[1:])
+                except (ValueError, TypeError):
+                    continue
+        return out
+
+    def set_refused(self, track: str, reasons: dict[int, str]) -> None:
+        """Replace the track's refused submissions: submission id -> why (over which limit)."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM refused WHERE submission_id IN (SELECT id FROM submissions WHERE track = ?)",
+                        (track,))
+            con.executemany("INSERT INTO refused VALUES (?, ?)",
+                            [(i, _field(why)) for i, why in sorted(reasons.items())])
 
     # ----------------------------------------------------------------- confidence
 

@@ -20,10 +20,14 @@ from pathlib import Path
 from ..errors import StoreError
 from ..safetext import clip, plain
 
-SCHEMA_VERSION = 1
+#: ``PRAGMA user_version`` of a store this code writes. 1: submissions, results, confidence;
+#: 2: adds ``predictions`` (compact per-image predictions for ``integrity``) and ``refused``
+#: (submissions over a limit). Older stores are upgraded by :mod:`.migrate` on a writer's open.
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of every results store ("NT2Q").
 APPLICATION_ID = 0x4E543251
 
+#: The tables every store holds since the first version (how a store without our id is recognised).
 TABLES = frozenset({"meta", "submissions", "results", "confidence"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 KEPT = "the file was left unchanged."
@@ -68,6 +72,22 @@ CREATE TABLE IF NOT EXISTS confidence (
     flip_next REAL,
     resamples INTEGER NOT NULL,
     PRIMARY KEY (track, ref_sha256, plcc_fit, team)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    sha256 TEXT NOT NULL,
+    track TEXT NOT NULL,
+    ref_sha256 TEXT NOT NULL,
+    n_images INTEGER NOT NULL,
+    totals BLOB NOT NULL,
+    decisions BLOB,
+    n_decisions INTEGER,
+    mask_hash BLOB,
+    mask_grid BLOB,
+    PRIMARY KEY (sha256, track, ref_sha256)
+);
+CREATE TABLE IF NOT EXISTS refused (
+    submission_id INTEGER PRIMARY KEY,
+    reason TEXT NOT NULL
 );
 """
 
