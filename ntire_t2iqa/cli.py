@@ -103,10 +103,11 @@ def score(submission: str, track: str, reference: str, plcc_fit: str, as_json: b
 from .cli_baseline import baseline as _baseline_group  # noqa: E402
 from .cli_codalab import codabench_bundle_command, codalab_score_command  # noqa: E402
 from .cli_explain import explain_command  # noqa: E402
+from .cli_integrity import integrity_command  # noqa: E402
 from .cli_rank import leaderboard_command, rank_command  # noqa: E402
 
-for _command in (explain_command, rank_command, leaderboard_command, codalab_score_command, codabench_bundle_command,
-                 _baseline_group):
+for _command in (explain_command, rank_command, leaderboard_command, integrity_command, codalab_score_command,
+                 codabench_bundle_command, _baseline_group):
     main.add_command(_command)
 
 

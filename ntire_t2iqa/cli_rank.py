@@ -5,12 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import metrics
 from .cli_common import TRACK, err, out, reference_failure
+from .cli_integrity import limit_options, limits_from_options, print_refused
 from .errors import ReferenceDataError, StoreError
 from .leaderboard import FORMATS, rank, render
 from .leaderboard.export import to_table
@@ -36,11 +38,14 @@ from .safetext import terminal
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one file may take to be read and scored; a slower file is invalid (0: no limit).")
+@limit_options
 def rank_command(submissions: str | None, track: str, reference: str, manifest: str | None, db: str, pick: str,
-                 workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int, timeout: float) -> None:
+                 workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int, timeout: float,
+                 **limit_args: Any) -> None:
     """Score every new submission into the results store and print the leaderboard."""
     if submissions is None and manifest is None:
         raise click.UsageError("give a SUBMISSIONS folder (<team>/<file>.zip) or --manifest CSV")
+    limits = limits_from_options(**limit_args)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with signals_raise(), Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -52,7 +57,7 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
                 bar.update(tasks[stage], completed=done, total=total)
 
             board, summary = rank(submissions, track, reference, db, manifest, pick, workers, resamples, plcc_fit,
-                                  seed, progress, phase, timeout)
+                                  seed, progress, phase, timeout, limits)
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return
@@ -71,6 +76,7 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
                   f"--track {track} --format md`.")
     for line in summary.notes:
         err.print(f"[yellow]invalid after an unexpected scorer error (organizer note):[/yellow] {terminal(line)}")
+    print_refused(summary, db, track)
     for line in summary.failed:
         err.print(f"[red]not scored (will be retried):[/red] {terminal(line)}")
     sys.exit(1 if summary.failed else 0)

@@ -9,8 +9,9 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,9 +19,11 @@ from ..errors import ReferenceDataError
 from ..metrics import PLCC_FITS
 from ..safetext import unicode_safe
 from . import collect, export, html, ranking
+from . import limits as submission_limits
+from .limits import SubmissionLimits
 from .ranking import Leaderboard
 from .runner import DEFAULT_TIMEOUT, RunSummary, reference_fingerprint, score_entries
-from .store import Scope, Store
+from .store import Entry, Scope, Store
 from .storefile import store_error
 
 FORMATS = ("table", "csv", "md", "latex", "html", "json")
@@ -30,13 +33,18 @@ Progress = Callable[[str, int, int], None]
 def rank(submissions: str | Path | None, track: str, reference: str | Path, db: str | Path,
          manifest: str | Path | None = None, pick: str = "best", workers: int = 1, resamples: int = 0,
          plcc_fit: str = "official", seed: int = 0, progress: Progress | None = None,
-         phase: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> tuple[Leaderboard, RunSummary]:
+         phase: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+         limits: SubmissionLimits | Mapping[str, Any] | None = None) -> tuple[Leaderboard, RunSummary]:
     """Score every new submission into the store at ``db`` and build the leaderboard.
 
     ``submissions`` is a folder laid out ``<team>/<file>.zip``; or give ``manifest``, a
     CSV with ``path, team, leader, submitted_at, phase``. Each distinct file (by sha256)
     is scored once per reference and PLCC fit; re-running scores only what is new. A file
     that takes longer than ``timeout`` seconds to read and score (0: no limit) is invalid.
+
+    ``limits`` (:class:`~.limits.SubmissionLimits`, or a mapping of the fields to change;
+    None: those stored by an earlier run) refuses submissions over a per-day or per-phase
+    limit: they are listed in ``RunSummary.refused`` and never scored or ranked.
     """
     if plcc_fit not in PLCC_FITS:
         raise ValueError(f"unknown plcc_fit {plcc_fit!r}")
@@ -52,9 +60,18 @@ def rank(submissions: str | Path | None, track: str, reference: str | Path, db: 
                 found = collect.from_folder(Path(submissions), track, store)  # type: ignore[arg-type]
             store.set_meta(f"scope:{track}", {"ref_sha256": scope.ref_sha256, "plcc_fit": plcc_fit,
                                               "reference": unicode_safe(str(reference.resolve()))})
-            summary = score_entries(store, scope, found.entries, reference, workers,
-                                    (lambda done, total: progress("scoring", done, total)) if progress else None,
-                                    timeout)
+            chosen = submission_limits.resolve(store, track, limits)
+
+            def run(entries: list[Entry]) -> RunSummary:
+                return score_entries(store, scope, entries, reference, workers,
+                                     (lambda done, total: progress("scoring", done, total)) if progress else None,
+                                     timeout)
+
+            if chosen.active:
+                summary = submission_limits.score_within(store, scope, found.entries, chosen, run)
+            else:
+                store.set_refused(track, {})
+                summary = run(found.entries)
             summary.total += len(found.failed)
             summary.failed[:0] = found.failed
             board = ranking.build(store, scope, pick, phase)
@@ -96,7 +113,7 @@ def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str 
         if fmt == "table":
             return board
         if fmt == "html":
-            scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok"]
+            scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok" and not r["refused"]]
             scatter = _private_scatter(store, scope, board, team) if private else None
             return html.to_html(board, scores, scatter, private=private)
     return {"csv": export.to_csv, "md": export.to_markdown, "latex": export.to_latex,
@@ -118,4 +135,5 @@ def _private_scatter(store: Store, scope: Scope, board: Leaderboard,
     return (chosen.display_team, d[key_pred], d[key_gt]) if key_pred in d else None
 
 
-__all__ = ["FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "rank", "render", "stored_scope"]
+__all__ = ["FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "SubmissionLimits", "rank", "render",
+           "stored_scope"]

@@ -60,11 +60,12 @@ def build(store: Store, scope: Scope, pick: str = "best", phase: str | None = No
     """Pick each team's best (or last) valid submission and order by main score.
 
     Order: main score descending at full precision; ties go to the earlier submission.
-    Teams named ``baseline:...`` are listed apart, unranked.
+    Teams named ``baseline:...`` are listed apart, unranked. Submissions refused by a
+    submission limit are left out altogether.
     """
     if pick not in ("best", "last"):
         raise ValueError("pick must be 'best' or 'last'")
-    records = store.rows(scope, phase)
+    records = [r for r in store.rows(scope, phase) if not r["refused"]]
     by_team: dict[str, list[dict[str, Any]]] = {}
     invalid, pending = [], 0
     for rec in records:
