@@ -87,7 +87,10 @@ def heatmap_sign(mask: np.ndarray) -> str:
         low, high = (float(mask.min()), float(mask.max())) if nonzero else (0.0, 0.0)
     if nonzero == 0:
         return ""
-    binary = low >= 0 and ((high <= 1 and mask.dtype.kind in "iu") or nonzero == np.count_nonzero(mask == high))
+    if mask.dtype == np.uint8:  # one value above 0 when the smallest non-zero pixel is the largest one
+        binary = high <= 1 or cv2.minMaxLoc(mask, mask)[0] == high
+    else:
+        binary = low >= 0 and ((high <= 1 and mask.dtype.kind in "iu") or nonzero == np.count_nonzero(mask == high))
     if not binary:
         values = mask[mask != 0]
         step = max(1, values.size // 4096)  # a sample is enough to tell a heatmap
