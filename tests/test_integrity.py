@@ -213,3 +213,11 @@ def test_cli_terminal_json_and_private_html_with_a_hostile_team_name(challenge, 
     assert "script" not in parser.tags and HOSTILE.replace("\x1b", "").replace("\x07", "") not in page
     assert any("<script>alert(1)</script>" in t for t in parser.text)  # the name, as text
     assert to_html(challenge["report"]) == page
+
+
+def test_organizer_errors_exit_2_with_the_fix(challenge, tmp_path) -> None:
+    for args in (["--db", str(tmp_path / "none.db"), "--track", "align"],
+                 ["--db", str(challenge["db"]), "--track", "structure"]):
+        res = CliRunner().invoke(main, ["integrity", *args])
+        assert res.exit_code == 2 and "Fix:" in res.stderr and "Traceback" not in res.output
+    assert not (tmp_path / "none.db").exists()  # read-only: nothing created
