@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -67,7 +68,11 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         err.print(f"[bold red]rank stopped by {signal.Signals(signum).name}[/bold red]: every result scored before "
                   f"it is kept in {terminal(db)}; run the same command again to finish.")
-        sys.exit(128 + signum)
+        # Every result is committed and the store closed by now. Leave without the interpreter's exit
+        # hooks: the process pool's hook would write to a pipe its stopped manager thread has closed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
     out.print(to_table(board, out.width))
     err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
               f"{summary.already_scored} already in {db}.")
