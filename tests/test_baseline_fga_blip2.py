@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import math
 
 import pytest
 
@@ -19,7 +20,8 @@ from baselines.common.submission import write_submission  # noqa: E402
 from baselines.fga_blip2 import CONFIGS, TRACK, predict, train  # noqa: E402
 from baselines.fga_blip2.convert import from_lavis, interpolate_positions, is_lavis, lavis_name, load_weights, to_lavis  # noqa: E402
 from baselines.fga_blip2.model import build_model  # noqa: E402
-from baselines.fga_blip2.tokenizer import build_tokenizer, element_scores, encode_item  # noqa: E402
+from baselines.fga_blip2.text import clean_prompt, element_scores, element_text, encode_prompt, locate, training_targets  # noqa: E402
+from baselines.fga_blip2.tokenizer import build_tokenizer  # noqa: E402
 from ntire_t2iqa import score, validate  # noqa: E402
 from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize  # noqa: E402
 
@@ -200,19 +202,85 @@ def test_position_embeddings_are_interpolated_like_lavis():
     assert torch.allclose(interpolate_positions(flat, 1 + 8 * 8), torch.ones(1, 65, 3))
 
 
-def test_element_spans_follow_the_evalmuse_rule(challenge, tmp_path):
+def test_prompt_cleaning_matches_hand_worked_cases():
+    assert clean_prompt('A "Red" Cat (fluffy)!  Sits: on~a *mat*; #home.') == "a red cat fluffy sits on a mat home"
+    assert clean_prompt("Hello,\tWorld...") == "hello,\tworld"  # a single tab stays; commas are not cleaned
+    words = " ".join(f"w{i}" for i in range(60))
+    assert clean_prompt(words) == " ".join(f"w{i}" for i in range(50))
+    assert clean_prompt("A.B") == "a b" and clean_prompt("") == ""
+    assert element_text("cat (animal)") == "cat " and element_text("hat (with a brim) (object)") == "hat (with a brim) "
+    assert element_text("grass") == "" and element_text("(object)") == ""
+    assert locate([2, 7, 8, 7, 8, 3], [7, 8]) == (1, 3) and locate([7, 8, 3], [7, 8]) is None  # never at [CLS]
+    assert locate([2, 7, 3], []) is None and locate([2, 7, 3], [9]) is None
+
+
+def test_element_spans_and_training_targets_follow_the_evalmuse_rules(challenge, tmp_path):
     items = align_items(challenge.root, "train")
     tok = build_tokenizer(items, tmp_path / "tok")
     assert tok.unk_token_id not in tok("a red circle")["input_ids"]
     item = items[0]
-    enc = encode_item(tok, item, 32)
+    enc = encode_prompt(tok, item.prompt.upper() + "!", item.elements)
     ids = enc["input_ids"].tolist()
     for key, (a, b) in zip(item.elements, enc["spans"].tolist()):
-        text = key.rsplit(" (", 1)[0]
-        assert a >= 1 and tok.decode(ids[a:b]) == text.lower()
-    # a token shared by elements gets their mean score; the mask covers exactly the element tokens
-    covered = sorted({i for a, b in enc["spans"].tolist() for i in range(a, b)})
-    assert enc["element_mask"].nonzero()[0].tolist() == covered
+        assert a >= 1 and tok.decode(ids[a:b]) == key.rsplit(" (", 1)[0].lower()
+    # hand-worked targets: "red circle" (0.5) and "circle" (1.0) overlap on "circle"; [CLS] gets (total - 1) / 4
+    ids = tok("a red circle")["input_ids"]  # [CLS] a red circle [SEP]
+    targets = training_targets(tok, "A red circle.", {"red circle (object)": 0.5, "circle (object)": 1.0}, 4.0, 8)
+    assert len(ids) == 5
+    assert targets["element_mask"].tolist() == [1, 0, 1, 1, 0, 0, 0, 0]
+    assert targets["token_target"].tolist() == pytest.approx([0.75, 0, 0.5, 0.75, 0, 0, 0, 0])
+    assert training_targets(tok, "a red circle", {"blue (color)": 1.0}, 3.0, 8) is None  # not found: dropped
+    assert training_targets(tok, "a red circle", {"circle": 1.0}, 3.0, 8) is None  # no category: no text
     scores = element_scores(torch.linspace(0, 1, 32).numpy(), ["x (y)", "z (w)"],
                             torch.tensor([[2, 4], [-1, -1]]).numpy())
     assert scores["x (y)"] == pytest.approx((2 / 31 + 3 / 31) / 2) and scores["z (w)"] == 0.0
+
+
+def test_random_resized_crops_follow_the_sampling_rule():
+    import numpy as np
+    from PIL import Image
+
+    from baselines.fga_blip2.augment import crop_box, random_resized_crop
+
+    rng = np.random.default_rng(0)
+    boxes = [crop_box(200, 100, rng) for _ in range(2000)]
+    areas = np.array([w * h / (200 * 100) for _, _, w, h in boxes])
+    aspects = np.array([w / h for _, _, w, h in boxes])
+    assert all(0 <= x and 0 <= y and x + w <= 200 and y + h <= 100 for x, y, w, h in boxes)
+    # accepted boxes: area 0.5..1 of the picture (rounding aside), aspect 3/4..4/3; tall draws that do not
+    # fit a 2:1 picture are redrawn, so the area mean sits below the uniform 0.75
+    assert areas.min() > 0.48 and areas.max() <= 1.0 and 0.6 < areas.mean() < 0.75
+    assert aspects.min() > 0.74 and aspects.max() < 1.35
+    # no box fits a 10:1 strip: the fallback is a centred cut at the widest allowed aspect
+    assert crop_box(400, 40, np.random.default_rng(1)) == (200 - 27, 0, 53, 40)
+    picture = Image.fromarray(np.arange(64 * 48 * 3, dtype=np.uint8).reshape(48, 64, 3) % 251)
+    a = random_resized_crop(picture, 32, np.random.default_rng([3, 1, 7]), {"crop_scale": [0.5, 1.0], "hflip": 0.5})
+    b = random_resized_crop(picture, 32, np.random.default_rng([3, 1, 7]), {"crop_scale": [0.5, 1.0], "hflip": 0.5})
+    assert a.size == (32, 32) and np.array_equal(np.asarray(a), np.asarray(b))  # same seed, same crop
+    mirrored = random_resized_crop(picture, 64, np.random.default_rng(0), {"hflip": 1.0})
+    assert np.array_equal(np.asarray(mirrored), np.asarray(picture.resize((64, 64)))[:, ::-1])
+
+
+def test_learning_rate_and_weight_decay_follow_lavis():
+    from baselines.fga_blip2.train import learning_rate, param_groups
+
+    full = json.loads(CONFIGS["full"].read_text())
+    assert full["epochs"] == 5 and full["batch_size"] == 14 and full["train_precision"] == "fp16"
+    assert learning_rate(full, 1, 0, 500) == pytest.approx(1e-8)
+    assert learning_rate(full, 1, 50, 500) == pytest.approx(1e-8 + (1e-5 - 1e-8) * 0.5)
+    assert learning_rate(full, 1, 300, 500) == pytest.approx(1e-5)  # warm-up done: flat to the epoch's end
+    for epoch in (2, 3, 4, 5):  # one rate per epoch: cos(pi * (epoch - 1) / 5)
+        expected = 1e-5 * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / 5))
+        assert learning_rate(full, epoch, 0, 500) == learning_rate(full, epoch, 499, 500) == pytest.approx(expected)
+    steps = {**full, "lr_schedule": "step_cosine", "warmup_steps": 10, "epochs": 2, "lr": 1.0}
+    assert learning_rate(steps, 1, 4, 10) == pytest.approx(0.5)
+    assert learning_rate(steps, 2, 5, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 10)))
+    model = _micro_model(freeze_vision=True)
+    decay, no_decay = param_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    plain = {names[id(p)] for p in no_decay["params"]}
+    assert "query_tokens" in decayed and "embeddings.word_embeddings.weight" in decayed  # as LAVIS
+    assert "vision_model.post_layernorm.weight" in plain and "itm_head.bias" in plain
+    assert not any(n.startswith(("vision_model.encoder", "vision_model.embeddings")) for n in decayed | plain)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0

@@ -1,4 +1,4 @@
-"""Training runtime shared by the baselines: seeds, devices, AMP, schedules, checkpoints, safe weights."""
+"""Training runtime shared by the baselines: seeds, devices, AMP, schedules, checkpoints, safe weights, CPU threads."""
 
 from __future__ import annotations
 
@@ -132,3 +132,31 @@ def evaluation(model: torch.nn.Module) -> Iterator[None]:
             yield
     finally:
         model.train(was)
+
+
+def free_cores() -> int:
+    """CPU cores not already busy: the core count minus the 1-minute load average (at least 1)."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        busy = 0.0
+    return max(1, min(cores, cores - round(busy)))
+
+
+@contextmanager
+def cpu_threads(setting: int | str | None, device: torch.device) -> Iterator[int]:
+    """Torch's CPU thread count inside the block: ``"auto"`` (:func:`free_cores`), a number, or ``None`` (unchanged).
+
+    On a shared machine more threads than free cores make OpenMP's spin-waiting threads many
+    times slower than one thread; ``"auto"`` avoids that. Restored on exit. No effect on GPU.
+    """
+    before = torch.get_num_threads()
+    if device.type != "cpu" or setting is None:
+        yield before
+        return
+    torch.set_num_threads(free_cores() if setting == "auto" else max(1, int(setting)))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

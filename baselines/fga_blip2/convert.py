@@ -24,17 +24,22 @@ LAVIS (``Blip2Qformer`` + FGA-BLIP2)                    here (transformers ``Bli
 ``vision_proj.{p}`` / ``text_proj.{p}``                ``vision_projection.{p}`` / ``text_projection.{p}``
 ``itm_head.{p}``                                       ``itm_head.{p}``
 ``mask_proj.layers.{i}.{p}`` (FGA-BLIP2's MLP)         ``mask_proj.layers.{i}.{p}``
-``Qformer.bert.embeddings.position_ids``, ``Qformer.cls.*`` (captioning LM head), ``temp`` (ITC
-temperature), ``weight_proj.*`` (unused stage-2 head)  -> dropped: the ITM/element scores do not use them.
+LAVIS names in :data:`IGNORED` (the position-id buffer, the captioning LM head ``Qformer.cls.*``, the ITC
+temperature ``temp``, the unused stage-2 head ``weight_proj.*``)  -> dropped, each for the reason given there.
 =====================================================  ===================================================
 
 [1] interpolated (bicubic, as LAVIS does) when the checkpoint's grid differs from the config's image size.
 [2] EVA attention has no key bias: ``qkv.bias = cat(q_bias, 0, v_bias)``; the reverse mapping requires the
     key third to be 0 (the model keeps it 0 while training).
 
-LAVIS' runner leaves frozen parameters out of its checkpoints, so a FGA-BLIP2 checkpoint trained with a
-frozen ViT may hold no ``visual_encoder.*``: pass LAVIS' ``eva_vit_g.pth`` as well (its bare names,
-``blocks.{i}...``, ``patch_embed...``, get the ``visual_encoder.`` prefix).
+EvalMuse's LAVIS runner saves the whole state dict, frozen ViT included (the lines that would leave frozen
+parameters out are commented out in its ``_save_checkpoint``), so ``fga_blip2.pth`` carries
+``visual_encoder.*``. A checkpoint saved without them (another LAVIS version) loads with LAVIS'
+``eva_vit_g.pth`` passed as well (its bare names, ``blocks.{i}...``, ``patch_embed...``, get the
+``visual_encoder.`` prefix).
+
+The vision final LayerNorm (``ln_vision``) has eps 1e-5 upstream (a plain ``LayerNorm``), the ViT blocks'
+norms 1e-6: the configs set ``ln_vision_eps`` and ``vision.layer_norm_eps`` so.
 
 Command line (writes a run folder that ``ntire-t2iqa baseline run fga-blip2 --weights OUT`` reads)::
 
@@ -83,8 +88,14 @@ RULES: tuple[tuple[str, str], ...] = (
     ("itm_head.{p}", "itm_head.{p}"),
     ("mask_proj.{p}", "mask_proj.{p}"),
 )
-#: LAVIS names with no counterpart here (not used by the ITM / element scores).
-DROPPED = re.compile(r"^(Qformer\.bert\.embeddings\.position_ids|Qformer\.cls\..*|temp|weight_proj\..*)$")
+#: LAVIS names with no counterpart here, each with why the ITM / element / mask outputs do not need it.
+IGNORED: tuple[tuple[str, str], ...] = (
+    (r"Qformer\.bert\.embeddings\.position_ids", "a buffer of positions 0..511; the model builds its own"),
+    (r"Qformer\.cls\..*", "the Q-Former's masked-language-model head (captioning); FGA-BLIP2 never calls it"),
+    (r"temp", "the ITC temperature; only the image-text contrastive loss of BLIP-2 pre-training uses it"),
+    (r"weight_proj\..*", "stage-2 weighting head, commented out in FGA_Blip2 (absent from its checkpoint)"),
+)
+DROPPED = re.compile("^(" + "|".join(pattern for pattern, _ in IGNORED) + ")$")
 _QV_BIAS = re.compile(r"^visual_encoder\.blocks\.(\d+)\.attn\.([qv])_bias$")
 _QKV_BIAS = re.compile(r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.qkv\.bias$")
 _EVA_BARE = re.compile(r"^(cls_token|pos_embed|patch_embed\.|blocks\.\d+\.)")

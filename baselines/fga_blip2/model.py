@@ -6,15 +6,21 @@ Parameter names follow transformers' ``Blip2ForImageTextRetrieval`` (``vision_mo
 maps the LAVIS names of the official checkpoint onto them.
 
 Forward pass (EvalMuse-40K, FGA-BLIP2):
-- image -> frozen (full config) ViT -> ``post_layernorm`` (LAVIS ``ln_vision``);
+- image -> ViT (frozen in the full config) -> ``post_layernorm`` (LAVIS ``ln_vision``, eps 1e-5 as
+  upstream's, trainable even when the ViT is frozen, as upstream);
 - queries + prompt tokens -> Q-Former (queries cross-attend to the image, text and queries
   attend to each other) -> ITM head on every output position;
 - overall score = mean over queries of P(match) * 4 + 1; token scores = P(match) at each text token;
 - mask = sigmoid(MLP(text-only Q-Former output)): which tokens belong to elements.
+
+Precision (:attr:`FGABlip2.vision_autocast`): upstream scores with the ViT and ``ln_vision`` under fp16
+autocast (the features rounded to fp16) and the Q-Former in float32; setting ``vision_autocast`` to
+``torch.float16`` on a GPU does the same. ``None`` leaves the vision tower to the caller's context.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +92,13 @@ class FGABlip2(nn.Module):
         self.mask_proj = MaskHead(hidden, tuple(config.get("mask_head_hidden", (256, 128, 64, 16))))
         self._init_text_embeddings(qformer_config)
         self._keep_key_bias_zero()
-        if config.get("freeze_vision", True):
-            self.vision_model.requires_grad_(False)
+        # LAVIS' ln_vision is a LayerNorm of its own (eps 1e-5); the ViT blocks' norms use eps 1e-6
+        self.vision_model.post_layernorm.eps = float(config.get("ln_vision_eps", vision_config.layer_norm_eps))
+        #: dtype of the autocast around the vision tower (``None``: whatever context the caller set)
+        self.vision_autocast: torch.dtype | None = None
+        if config.get("freeze_vision", True):  # upstream freezes the ViT but trains ln_vision
+            self.vision_model.embeddings.requires_grad_(False)
+            self.vision_model.encoder.requires_grad_(False)
 
     def _init_text_embeddings(self, qformer_config: Blip2QFormerConfig) -> None:
         std = qformer_config.initializer_range
@@ -117,10 +128,18 @@ class FGABlip2(nn.Module):
 
     def image_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Vision features after ``post_layernorm`` (LAVIS ``ln_vision``), as float32 for the Q-Former."""
-        if any(p.requires_grad for p in self.vision_model.parameters()):
-            return self.vision_model(pixel_values=pixel_values).last_hidden_state.float()
-        with torch.no_grad():  # frozen encoder (full config): no activations kept for backward
-            return self.vision_model(pixel_values=pixel_values).last_hidden_state.float()
+        vision = self.vision_model
+        dtype = self.vision_autocast
+        context = (torch.autocast(pixel_values.device.type, dtype=dtype) if dtype is not None
+                   else contextlib.nullcontext())
+        frozen = not any(p.requires_grad for p in vision.encoder.parameters())
+        with context:
+            with torch.no_grad() if frozen else contextlib.nullcontext():  # frozen: no activations kept
+                hidden = vision.encoder(inputs_embeds=vision.embeddings(pixel_values)).last_hidden_state
+            embeds = vision.post_layernorm(hidden)
+        if dtype is not None:  # upstream's ln_vision returns the autocast dtype: round as it does
+            embeds = embeds.to(dtype)
+        return embeds.float()
 
     def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 with_mask: bool = True) -> FGAOutput:
@@ -146,31 +165,36 @@ class FGABlip2(nn.Module):
 
 
 def fga_loss(out: FGAOutput, total: torch.Tensor, token_target: torch.Tensor, element_mask: torch.Tensor,
-             attention_mask: torch.Tensor, token_weight: float = 0.1, mask_weight: float = 0.1,
-             token_loss: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
-    """``|overall - total| + token_weight * token L1 (element tokens) + mask_weight * mask L1 (real tokens)``.
+             token_weight: float = 0.1, mask_weight: float = 0.1, token_loss: str = "l1"
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Upstream's training loss (``FGA_Blip2.forward``), averaged over the batch; ``(loss, parts)``.
 
-    ``token_loss="bce"`` swaps the token L1 for binary cross-entropy against the soft targets (an option
-    of the tiny config: L1 pushes probabilities to 0/1, where the softmax gradient vanishes).
+    Per record, with ``m`` the element mask and ``y`` the token targets of :func:`.text.training_targets`
+    (position 0: ``m = 1``, ``y = (total - 1) / 4``), ``p`` the text-token match probabilities and ``T`` the
+    text length (padding included)::
+
+        |overall - total| + token_weight * sum_t |p_t * m_t - y_t| / T + mask_weight * sum_t |mask_t - m_t| / T
+
+    ``token_loss="bce"`` replaces ``|p_t * m_t - y_t|`` by ``m_t * BCE(p_t, y_t)`` (same averaging).
     """
-    loss_total = (out.overall - total).abs().mean()
-    em = element_mask.float()
-    if token_loss == "bce":
-        per_token = torch.nn.functional.binary_cross_entropy(out.token_scores.clamp(1e-6, 1 - 1e-6),
-                                                             token_target, reduction="none")
-    elif token_loss == "l1":
-        per_token = (out.token_scores - token_target).abs()
+    per_total = (out.overall.float() - total.float()).abs()
+    m = element_mask.float()
+    probs = out.token_scores.float()
+    if token_loss == "l1":
+        per_token = (probs * m - token_target).abs()
+    elif token_loss == "bce":
+        per_token = m * torch.nn.functional.binary_cross_entropy(probs.clamp(1e-6, 1 - 1e-6), token_target,
+                                                                 reduction="none")
     else:
         raise ValueError(f"token_loss must be 'l1' or 'bce', not {token_loss!r}")
-    loss_token = (per_token * em).sum() / em.sum().clamp(min=1)
-    loss = loss_total + token_weight * loss_token
-    parts = {"total": float(loss_total.detach()), "token": float(loss_token.detach())}
+    per_token = per_token.mean(dim=1)
+    per_record = per_total + token_weight * per_token
+    parts = {"total": float(per_total.mean().detach()), "token": float(per_token.mean().detach())}
     if out.mask is not None:
-        valid = attention_mask.float()
-        loss_mask = ((out.mask - em).abs() * valid).sum() / valid.sum().clamp(min=1)
-        loss = loss + mask_weight * loss_mask
-        parts["mask"] = float(loss_mask.detach())
-    return loss, parts
+        per_mask = (out.mask.float() - m).abs().mean(dim=1)
+        per_record = per_record + mask_weight * per_mask
+        parts["mask"] = float(per_mask.mean().detach())
+    return per_record.mean(), parts
 
 
 def build_model(config: dict[str, Any]) -> FGABlip2:

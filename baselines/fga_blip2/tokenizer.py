@@ -1,14 +1,10 @@
-"""Prompt tokenizer (BERT WordPiece, lower-cased) and the element <-> token-span bookkeeping of FGA-BLIP2.
+"""Prompt tokenizer of FGA-BLIP2 (BERT WordPiece, lower-cased); prompt cleaning and element spans are in :mod:`.text`.
 
 - The full config loads a local ``bert-base-uncased`` folder and adds LAVIS' ``[DEC]`` bos token
   (vocabulary 30523, as the official checkpoint's word embeddings).
 - The tiny config builds a small WordPiece vocabulary offline from the training prompts: the
   special tokens, every character alone and as a ``##`` continuation (so no word is ever
   ``[UNK]``), then every whole word of the prompts and element texts.
-
-An element's tokens are found the way the EvalMuse scripts do: tokenize the element text
-(the key without its `` (category)`` suffix), drop ``[CLS]``/``[SEP]``, and take the first
-place where that id sequence occurs in the prompt's ids (after ``[CLS]``); not found -> no span.
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from transformers import BertTokenizerFast
 
 from baselines.common.data import AlignItem, split_element
@@ -90,49 +85,3 @@ def tokenizer_for_run(config: dict[str, Any], run_dir: Path, items: list[AlignIt
     tok = load_tokenizer(source, add_dec=config.get("add_dec_token", True))
     tok.save_pretrained(str(saved))
     return tok
-
-
-def element_span(tokenizer: BertTokenizerFast, prompt_ids: list[int], element: str) -> tuple[int, int] | None:
-    """``(start, end)`` of the element text's first occurrence in ``prompt_ids`` (after [CLS]), else ``None``."""
-    ids = tokenizer(split_element(element)[0], add_special_tokens=False)["input_ids"]
-    n = len(ids)
-    if n == 0:
-        return None
-    for i in range(1, len(prompt_ids) - n + 1):
-        if prompt_ids[i:i + n] == ids:
-            return i, i + n
-    return None
-
-
-def encode_item(tokenizer: BertTokenizerFast, item: AlignItem, max_len: int) -> dict[str, np.ndarray]:
-    """Padded ids, attention mask, element spans and (train) token targets and element mask of one item.
-
-    Token targets follow EvalMuse's ``element2mask``: a token covered by several elements gets the
-    mean of their scores; the element mask is 1 on every token of a located element.
-    """
-    enc = tokenizer(item.prompt, padding="max_length", truncation=True, max_length=max_len)
-    ids = list(enc["input_ids"])
-    spans = np.full((len(item.elements), 2), -1, dtype=np.int64)
-    total = np.zeros(max_len, dtype=np.float32)
-    count = np.zeros(max_len, dtype=np.float32)
-    for j, key in enumerate(item.elements):
-        span = element_span(tokenizer, ids, key)
-        if span is None:
-            continue
-        spans[j] = span
-        if item.element_scores is not None:
-            total[span[0]:span[1]] += item.element_scores[key]
-            count[span[0]:span[1]] += 1
-    element_mask = (count > 0).astype(np.float32)
-    token_target = np.where(count > 0, total / np.maximum(count, 1), 0).astype(np.float32)
-    return {"input_ids": np.asarray(ids, dtype=np.int64),
-            "attention_mask": np.asarray(enc["attention_mask"], dtype=np.int64),
-            "spans": spans, "token_target": token_target, "element_mask": element_mask}
-
-
-def element_scores(token_scores: np.ndarray, elements: list[str], spans: np.ndarray) -> dict[str, float]:
-    """Element -> mean token match probability over its span; 0 where the element was not located."""
-    out = {}
-    for key, (a, b) in zip(elements, spans.tolist()):
-        out[key] = float(token_scores[a:b].mean()) if a >= 0 and b > a else 0.0
-    return out
