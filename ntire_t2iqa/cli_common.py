@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from .archive import Limits, MiB
 from .errors import Problem, ReferenceDataError, SubmissionError, count
 from .safetext import terminal
+
+if TYPE_CHECKING:
+    from .archive import Limits
 
 TRACK = click.Choice(["align", "structure"])
 
@@ -22,6 +24,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def make_limits(max_json_mib: float | None, max_pkl_mib: float | None) -> Limits:
+    """The archive limits, with the output.json / output.pkl size limits raised where asked."""
+    from .archive import Limits, MiB
+
     base = Limits()
     sizes = dict(base.member_bytes)
     if max_json_mib:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
-from scipy.optimize import OptimizeWarning, curve_fit
+
+from . import correlation
 
 #: Array-like input of the public functions: a numpy array, a list or tuple of numbers.
 ArrayLike = Any
@@ -61,9 +61,10 @@ def _is_constant(a: np.ndarray) -> bool:
 
 
 def correlation_or_none(a: ArrayLike, b: ArrayLike, kind: str) -> float | None:
-    """Pearson's r (``kind="pearson"``) or Spearman's rho (``"spearman"``, scipy), ``None`` when undefined.
+    """Pearson's r (``kind="pearson"``) or Spearman's rho (``"spearman"``), ``None`` when undefined.
 
-    Undefined: fewer than 2 values, a constant or a non-finite input.
+    Undefined: fewer than 2 values, a constant or a non-finite input. The values are scipy.stats'
+    (``pearsonr``, ``spearmanr``) exactly, computed by :mod:`ntire_t2iqa.correlation` without importing it.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -71,9 +72,7 @@ def correlation_or_none(a: ArrayLike, b: ArrayLike, kind: str) -> float | None:
         return None
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return None
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
-        r = float((stats.pearsonr if kind == "pearson" else stats.spearmanr)(a, b)[0])
+    r = (correlation.pearsonr if kind == "pearson" else correlation.spearmanr)(a, b)
     return r if math.isfinite(r) else None
 
 
@@ -130,12 +129,19 @@ def srcc(gt: ArrayLike, pred: ArrayLike) -> float:
     return value
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fit :func:`logistic4` mapping ``x`` to ``y`` as the official programs do; return fitted values.
+def fit_logistic_params(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fit :func:`logistic4` mapping ``x`` to ``y`` as the official programs do; return ``[b1, b2, b3, b4]``.
 
-    Initial parameters ``[max(y), min(y), mean(x), std(x)]``, ``maxfev = 1e8``.
+    Initial parameters ``[max(y), min(y), mean(x), std(x)]``, ``maxfev = 1e8``: scipy's
+    ``curve_fit``, bit for bit (:func:`ntire_t2iqa.minpack.curve_fit`, loaded on the first fit).
     Raises ``RuntimeError`` when the fit fails or gives non-finite or constant values.
     """
+    return _fit_logistic(x, y)[0]
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from .minpack import curve_fit
+
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.size < 4:
@@ -144,10 +150,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise RuntimeError("the fitted variable is constant")
     p0 = [np.max(y), np.min(y), np.mean(x), np.std(x)]
     with _warnings.catch_warnings(), np.errstate(all="ignore"):
-        _warnings.simplefilter("ignore", OptimizeWarning)
         _warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            popt, _ = curve_fit(logistic4, x, y, p0=p0, maxfev=MAXFEV)
+            popt = curve_fit(logistic4, x, y, p0=p0, maxfev=MAXFEV)
         except (RuntimeError, ValueError, TypeError, np.linalg.LinAlgError) as exc:
             raise RuntimeError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
         fitted = logistic4(x, *popt)
@@ -155,11 +160,19 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise RuntimeError("the fit gave non-finite values")
     if _is_constant(fitted):
         raise RuntimeError("the fitted curve is flat")
-    return fitted
+    return np.asarray(popt, dtype=np.float64), fitted
 
 
-def fit_poly3(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares cubic mapping ``x`` to ``y``; return fitted values."""
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fit :func:`logistic4` mapping ``x`` to ``y`` as the official programs do; return fitted values.
+
+    Raises ``RuntimeError`` when the fit fails (see :func:`fit_logistic_params`).
+    """
+    return _fit_logistic(x, y)[1]
+
+
+def fit_poly3_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares cubic mapping ``x`` to ``y``; return its coefficients, highest power first (``np.polyval``)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.size < 4 or _is_constant(x):
@@ -170,7 +183,14 @@ def fit_poly3(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         fitted = np.polyval(coeffs, x)
     if not np.all(np.isfinite(fitted)) or _is_constant(fitted):
         raise RuntimeError("the cubic fit is degenerate")
-    return fitted
+    return coeffs
+
+
+def fit_poly3(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares cubic mapping ``x`` to ``y``; return fitted values."""
+    coeffs = fit_poly3_coefficients(x, y)
+    with np.errstate(all="ignore"):
+        return np.polyval(coeffs, np.asarray(x, dtype=np.float64))
 
 
 def plcc_with_notes(gt: ArrayLike, pred: ArrayLike, fit: str) -> tuple[float, str, list[str]]:

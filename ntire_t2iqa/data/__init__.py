@@ -51,11 +51,28 @@ Library entry points: :func:`synthesize`, :func:`build_align_reference`,
 
 from __future__ import annotations
 
-from .build_ref import AnnotationError, build_align_reference, build_structure_reference
-from .folds import load_folds, make_folds
-from .layout import ChallengePaths
-from .synth import SIZES, SynthSize, synthesize
-from .trivial import KINDS, write_trivial
+import importlib
+from typing import Any
+
+#: Public names, imported when first used (rendering and reference building need OpenCV and Pillow,
+#: which ``--help`` and the light modules of this package never do): name -> module that defines it.
+_LAZY = {"AnnotationError": ".build_ref", "build_align_reference": ".build_ref",
+         "build_structure_reference": ".build_ref", "load_folds": ".folds", "make_folds": ".folds",
+         "ChallengePaths": ".layout", "SIZES": ".synth", "SynthSize": ".synth", "synthesize": ".synth",
+         "KINDS": ".trivial", "write_trivial": ".trivial"}
 
 __all__ = ["KINDS", "SIZES", "AnnotationError", "ChallengePaths", "SynthSize", "build_align_reference",
            "build_structure_reference", "load_folds", "make_folds", "synthesize", "write_trivial"]
+
+
+def __getattr__(name: str) -> Any:
+    """The package's public names, imported from their modules on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -17,13 +17,14 @@ from rich.table import Table
 from ..cli_common import err, out
 from ..errors import ReferenceDataError
 from ..safetext import terminal
-from .build_ref import build_align_reference, build_structure_reference
-from .demo import DemoRow, run_demo
-from .folds import FOLDS_NAME, make_folds, training_files
-from .layout import EVAL_SPLITS
+from .layout import EVAL_SPLITS, SYNTH_SIZES, TRIVIAL_KINDS
 from .sources import TRACK_NAMES, DataLayoutError, detect, looked_for
-from .synth import SIZES, synthesize
-from .trivial import KINDS, write_trivial
+
+if TYPE_CHECKING:
+    from .demo import DemoRow
+
+# Rendering, reference building and scoring (numpy, OpenCV, Pillow) are imported by each command
+# when it runs, so `data ... --help` and `demo --help` start at once.
 
 TRACK = click.Choice(["align", "structure"])
 
@@ -42,13 +43,15 @@ def data() -> None:
 @click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False))
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed; same seed, same files.")
-@click.option("--size", type=click.Choice(list(SIZES)), default="small", show_default=True,
+@click.option("--size", type=click.Choice(SYNTH_SIZES), default="small", show_default=True,
               help="small: seconds, for trying things; medium: a few thousand images per track, for training.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def synth(out_dir: str, seed: int, size: str, workers: int, quiet: bool, as_json: bool) -> None:
     """Write a complete synthetic mini-challenge for both tracks to OUT, in the official formats."""
+    from .synth import synthesize
+
     try:
         manifest = synthesize(out_dir, seed=seed, size=size, workers=workers, progress=not (quiet or as_json))
     except (ReferenceDataError, ValueError, OSError) as exc:
@@ -86,6 +89,8 @@ def build_ref(raw: str, out_path: str, track: str | None, images: str | None, mi
     RAW is the annotation file (train_list.json, train_info.json, ...) or a data folder, whose
     training annotations are used (a Track 1 root, a Track 2 root with train/, a synthetic challenge).
     """
+    from .build_ref import build_align_reference, build_structure_reference
+
     try:
         raw_path, track, images = _raw_annotations(Path(raw), track, images)
         if track == "align":
@@ -150,6 +155,8 @@ def folds(data_path: str, k: int, seed: int, track: str | None, out_path: str | 
     DATA is a training file or a data folder: a synthetic challenge or one of its track folders, a Track 1
     root (train_list.json), a Track 2 root (train/train_info.json). folds.json goes next to the training file.
     """
+    from .folds import FOLDS_NAME, make_folds, training_files
+
     try:
         files = training_files(data_path, track)
         if out_path and len(files) > 1:
@@ -170,7 +177,7 @@ def folds(data_path: str, k: int, seed: int, track: str | None, out_path: str | 
 @data.command("trivial")
 @click.argument("data_path", metavar="DATA", type=click.Path(exists=True, file_okay=False))
 @click.option("--track", type=TRACK, required=True, help="align (Track 1) or structure (Track 2).")
-@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which trivial predictor.")
+@click.option("--kind", type=click.Choice(TRIVIAL_KINDS), required=True, help="Which trivial predictor.")
 @click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
 @click.option("--noise", type=click.FloatRange(min=0), default=0.3, show_default=True, help="Oracle noise level.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
@@ -178,15 +185,14 @@ def folds(data_path: str, k: int, seed: int, track: str | None, out_path: str | 
               help="Zip to write (default: submissions/trivial-TRACK-KIND-SPLIT.zip).")
 def trivial(data_path: str, track: str, kind: str, split: str, noise: float, seed: int, out_path: str | None) -> None:
     """Write a trivial submission (constant, random or noisy oracle) for a synthetic challenge DATA."""
+    from .trivial import write_trivial
+
     try:
         path = write_trivial(data_path, track, kind, split, out_path, noise=noise, seed=seed)
     except (ReferenceDataError, ValueError, OSError) as exc:
         _fail(exc)
         return
     out.print(f"[green]wrote[/green] {path}")
-
-
-from ..leaderboard.export import to_table  # noqa: E402
 
 
 def _fmt(value: float | None) -> str:
@@ -217,6 +223,9 @@ def demo_table(rows: list[DemoRow], split: str) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_json: bool) -> None:
     """Run the toolkit end to end on the small synthetic challenge in OUT_DIR (default demo/)."""
+    from ..leaderboard.export import to_table
+    from .demo import run_demo
+
     start = time.perf_counter()
     try:
         run = run_demo(out_dir, submissions, split, seed, progress=not (quiet or as_json))

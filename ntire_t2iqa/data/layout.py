@@ -13,6 +13,10 @@ from ..errors import ReferenceDataError
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
 EVAL_SPLITS = ("val", "test")
+#: Sizes of a synthetic challenge (``data synth --size``); what each one holds is ``synth.SIZES``.
+SYNTH_SIZES = ("small", "medium")
+#: The trivial predictors (``data trivial --kind``), written by ``trivial.write_trivial``.
+TRIVIAL_KINDS = ("constant", "random", "oracle")
 #: Bump when the generated files change meaning; ``demo`` regenerates older challenges.
 FORMAT_VERSION = 1
 

@@ -30,10 +30,10 @@ import numpy as np
 from ..tracks import align as align_track
 from ..tracks import structure as structure_track
 from ..tracks.common import README, README_KEYS
-from .layout import ChallengePaths
+from .layout import TRIVIAL_KINDS, ChallengePaths
 
 PathLike = str | os.PathLike[str]
-KINDS = ("constant", "random", "oracle")
+KINDS = TRIVIAL_KINDS
 #: Track 2 masks are submitted at the baseline's 448 x 448, so the scorer's resize is exercised.
 MASK_SIZE = 448
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from .. import metrics
+from .. import correlation, metrics
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -57,8 +56,8 @@ def rank_errors(names: Sequence[str], gt: np.ndarray, pred: np.ndarray, top: int
     """
     if len(names) == 0 or top <= 0:
         return []
-    gt_rank = stats.rankdata(gt)
-    pred_rank = stats.rankdata(pred)
+    gt_rank = correlation.rankdata(gt)
+    pred_rank = correlation.rankdata(pred)
     error = pred_rank - gt_rank
     order = np.argsort(-np.abs(error), kind="stable")[:top]
     return [{"name": names[i], "gt": float(gt[i]), "pred": float(pred[i]), "gt_rank": float(gt_rank[i]),
