@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,8 +16,11 @@ from .safetext import terminal
 
 if TYPE_CHECKING:
     from .archive import Limits
+    from .svgplot import Plot
 
 TRACK = click.Choice(["align", "structure"])
+#: ``--plot-format`` choices (those of :data:`ntire_t2iqa.plotimage.FORMATS`, named here so --help loads nothing).
+PLOT_FORMATS = ("png", "pdf", "svg")
 
 # No highlighting and no :emoji: codes: text from a submission is shown as it is written
 # (and markup in it is escaped with safetext.terminal wherever it is printed).
@@ -72,3 +77,26 @@ def submission_failure(exc: SubmissionError, as_json: bool, not_done: str = "not
         print_problems(exc.problems, err)
         err.print(f"[bold red]invalid[/bold red]: {count(exc.problems, 'error'):,} error(s); {not_done}.")
     sys.exit(1)
+
+
+def plot_options(func: Any) -> Any:
+    """``--plots DIR`` and ``--plot-format``: the page's plots as picture files too (``leaderboard``, ``explain``)."""
+    func = click.option("--plot-format", "plot_formats", type=click.Choice(PLOT_FORMATS), multiple=True,
+                        default=("png",), show_default=True,
+                        help="Format of the --plots files: png (3x the page's size), pdf, svg; repeat for "
+                             "several.")(func)
+    func = click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Also write every plot as a picture file in this folder (e.g. for a paper).")(func)
+    return func
+
+
+def write_plot_files(plots: Mapping[str, Plot], folder: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write the plots with :func:`ntire_t2iqa.plotimage.write_plots`; exit 2 when the folder cannot be written."""
+    from .plotimage import write_plots
+
+    try:
+        return write_plots(plots, folder, formats or ("png",))
+    except OSError as exc:
+        err.print(f"[bold red]cannot write the plots to {terminal(str(folder))}: "
+                  f"{terminal(exc.strerror or str(exc))}.[/bold red] Fix: pass --plots a writable folder.")
+        sys.exit(2)

@@ -9,7 +9,17 @@ from pathlib import Path
 import click
 
 from . import metrics
-from .cli_common import TRACK, err, limit_options, make_limits, out, reference_failure, submission_failure
+from .cli_common import (
+    TRACK,
+    err,
+    limit_options,
+    make_limits,
+    out,
+    plot_options,
+    reference_failure,
+    submission_failure,
+    write_plot_files,
+)
 from .data.layout import write_text_atomic
 from .errors import ReferenceDataError, SubmissionError
 
@@ -31,13 +41,18 @@ from .errors import ReferenceDataError, SubmissionError
               help="Rows in the worst-image lists.")
 @click.option("--overlays", type=click.IntRange(min=0), default=50, show_default=True,
               help="Track 2: overlay pictures of this many worst images in the HTML report.")
+@plot_options
 @limit_options
 def explain_command(submission: str, track: str, reference: str, images: str | None, out_path: Path | None,
                     as_json: bool, plcc_fit: str, top: int, overlays: int, max_json_mib: float | None,
-                    max_pkl_mib: float | None) -> None:
-    """Show where a submission loses points against a labelled split (e.g. a validation fold)."""
+                    max_pkl_mib: float | None, plots_dir: Path | None, plot_formats: tuple[str, ...]) -> None:
+    """Show where a submission loses points against a labelled split (e.g. a validation fold).
+
+    --plots DIR also writes the report's plots (score fit; Track 1 category errors and
+    threshold calibration) as PNG (or PDF, SVG) files, e.g. for a paper.
+    """
     from .explain import explain
-    from .explain.report import print_summary, to_html
+    from .explain.report import plots, print_summary, to_html
 
     try:
         ex = explain(submission, reference, track, images, plcc_fit, top, overlays if out_path else 0,
@@ -54,6 +69,9 @@ def explain_command(submission: str, track: str, reference: str, images: str | N
         except OSError as exc:
             err.print(f"[bold red]cannot write {out_path}: {exc.strerror or exc}[/bold red]; choose a writable path.")
             sys.exit(2)
+    if plots_dir is not None:
+        written = write_plot_files(plots(ex), plots_dir, plot_formats)
+        err.print(f"wrote {len(written)} plot file(s) to {plots_dir}")
     if as_json:
         click.echo(json.dumps(ex.to_dict()))
         return

@@ -12,10 +12,10 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import metrics
-from .cli_common import TRACK, err, out, reference_failure
+from .cli_common import TRACK, err, out, plot_options, reference_failure, write_plot_files
 from .cli_integrity import limit_options, limits_from_options, print_refused
 from .errors import ReferenceDataError, StoreError
-from .leaderboard import FORMATS, rank, render
+from .leaderboard import FORMATS, HIGHLIGHT_FORMATS, plots, rank, render
 from .leaderboard.export import to_table
 from .leaderboard.runner import DEFAULT_TIMEOUT, Interrupted, signals_raise
 from .safetext import terminal
@@ -103,32 +103,41 @@ def _store_failure(exc: StoreError) -> None:
               help="HTML for organizers only: adds a predicted-vs-reference scatter, which shows hidden "
                    "reference values. Never publish this page.")
 @click.option("--team", default=None,
-              help="With --private: the team whose scatter is drawn (default: the top row).")
+              help="Highlight this team's row (table, md, latex, html; fit to publish). With --private it is also "
+                   "the team whose scatter is drawn (default: the top row).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
+@plot_options
 def leaderboard_command(db: str, track: str, fmt: str, pick: str, phase: str | None, private: bool,
-                        team: str | None, out_path: str | None) -> None:
+                        team: str | None, out_path: str | None, plots_dir: Path | None,
+                        plot_formats: tuple[str, ...]) -> None:
     """Export a stored leaderboard as a table, CSV, Markdown, LaTeX, HTML or JSON.
 
     Every format is fit to publish (per-submission aggregates only), except the HTML page
-    made with --private, which shows hidden per-image reference values.
+    made with --private, which shows hidden per-image reference values. --plots DIR also
+    writes the page's plots as PNG (or PDF, SVG) files, e.g. for a paper.
     """
     if private and fmt != "html":
         raise click.UsageError("--private applies to --format html only")
-    if team is not None and not private:
-        raise click.UsageError("--team picks the scatter of the organizer-only page, which shows hidden reference "
-                               "values: add --private (and never publish that page)")
+    if team is not None and fmt not in HIGHLIGHT_FORMATS:
+        raise click.UsageError(f"--team highlights a row in --format {', '.join(HIGHLIGHT_FORMATS)}; {fmt} is "
+                               "plain data without styling")
     try:
         rendered = render(db, track, fmt, pick, phase, team, private)
+        if plots_dir is not None:
+            written = write_plot_files(plots(db, track, pick, phase, team, private), plots_dir, plot_formats)
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return
     except StoreError as exc:
         _store_failure(exc)
+    if plots_dir is not None:
+        err.print(f"wrote {len(written)} plot file(s) to {terminal(str(plots_dir))}"
+                  + (" (the scatter shows hidden reference values: do not publish it)" if private else ""))
     if fmt == "table":
         board = rendered
         assert not isinstance(board, str)
-        out.print(to_table(board, out.width))
+        out.print(to_table(board, out.width, team))
         if board.invalid:
             err.print(f"{len(board.invalid)} invalid submission(s), not ranked; their reasons: "
                       f"`--format md` (or json).")

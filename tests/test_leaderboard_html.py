@@ -34,7 +34,7 @@ def test_html_leaderboard_renders_table_and_plots(tmp_path) -> None:
     assert 'data-plot="scatter"' not in dom and 'id="private-banner"' not in dom and "<circle" not in dom
     page.write_text(render(db, "align", "html", team="south", private=True))  # organizers only
     dom = browser_render(page, tmp_path / "shot.png")
-    assert dom.count('<tr class="ranked">') == 4
+    assert dom.count('<tr class="ranked') == 4 and dom.count('<tr class="ranked highlight">') == 1  # south's row
     for plot in ("histogram", "components", "scatter"):
         assert f'data-plot="{plot}"' in dom
     assert dom.count('class="point"') == 80 and "Predicted vs reference score: south" in dom

@@ -18,6 +18,7 @@ from helpers import align_zip, random_align
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ntire_t2iqa.cli import main
+from ntire_t2iqa.errors import ReferenceDataError
 from ntire_t2iqa.leaderboard import Store, rank, render, stored_scope
 from ntire_t2iqa.leaderboard.html import PRIVATE_NOTICE
 
@@ -98,21 +99,44 @@ def test_private_page_holds_the_scatter_and_says_so(store) -> None:
     assert 'data-plot="scatter"' in top and 'id="private-banner"' in top
 
 
-def test_team_needs_private(store, tmp_path) -> None:
-    db, _ = store
-    with pytest.raises(ValueError, match="private"):
-        render(db, "align", "html", team="south")
+def test_team_highlights_a_row_on_public_outputs_and_picks_the_private_scatter(store, tmp_path) -> None:
+    db, gt = store
+    page = render(db, "align", "html", team="south")  # a highlight is not a leak: still a public page
+    assert page.count('<tr class="ranked highlight">') == 1 and page.count('<tr class="ranked') == 3
+    highlighted = page.split('<tr class="ranked highlight">')[1].split("</tr>")[0]
+    assert '<td class="team">south</td>' in highlighted
+    assert 'class="highlight"' in page.split('data-plot="components"')[1]  # the band behind south's bars
+    assert 'data-plot="scatter"' not in page and 'id="private-banner"' not in page and PRIVATE_NOTICE not in page
+    assert best_run_correlation(numbers(page), gt) < 0.98
+    md = render(db, "align", "md", team="south")
+    assert len([line for line in md.splitlines() if line.startswith("| **")]) == 1 and "| **south** |" in md
+    latex = render(db, "align", "latex", team="south")
+    assert len([line for line in latex.splitlines() if r"\textbf{south}" in line]) == 1
+    assert render(db, "align", "md") == render(db, "align", "md", team=None) and "**" not in render(db, "align", "md")
+    for fmt in ("csv", "json"):  # plain data: no styling to carry a highlight
+        with pytest.raises(ValueError, match="highlights"):
+            render(db, "align", fmt, team="south")
+    with pytest.raises(ReferenceDataError, match="no team 'nobody'"):
+        render(db, "align", "html", team="nobody")
     with pytest.raises(ValueError, match="HTML"):
         render(db, "align", "csv", private=True)
     runner = CliRunner()
     base = ["leaderboard", "--db", str(db), "--track", "align", "--format", "html"]
     res = runner.invoke(main, [*base, "--team", "south"])
-    assert res.exit_code == 2 and "--private" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 0 and 'ranked highlight' in res.stdout and 'id="private-banner"' not in res.stdout
+    res = runner.invoke(main, ["leaderboard", "--db", str(db), "--track", "align", "--team", "south"])
+    assert res.exit_code == 0 and "south" in res.stdout
+    res = runner.invoke(main, ["leaderboard", "--db", str(db), "--track", "align", "--format", "csv", "--team", "x"])
+    assert res.exit_code == 2 and "--team highlights" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, [*base, "--team", "nobody"])
+    assert res.exit_code == 2 and "no team 'nobody'" in res.output
     res = runner.invoke(main, ["leaderboard", "--db", str(db), "--track", "align", "--format", "csv", "--private"])
     assert res.exit_code == 2 and "--format html" in res.output
     page = tmp_path / "private.html"
     res = runner.invoke(main, [*base, "--private", "--team", "south", "--out", str(page)])
     assert res.exit_code == 0, res.output
-    assert "do not publish" in res.stderr and 'id="private-banner"' in page.read_text()
+    text = page.read_text()
+    assert "do not publish" in res.stderr and 'id="private-banner"' in text
+    assert "Predicted vs reference score: south" in text and 'ranked highlight' in text
     res = runner.invoke(main, base)
     assert res.exit_code == 0 and 'data-plot="scatter"' not in res.stdout and 'id="private-banner"' not in res.stdout

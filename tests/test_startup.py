@@ -21,9 +21,11 @@ from click.testing import CliRunner
 from helpers import align_zip, random_align, random_structure, structure_zip
 
 from ntire_t2iqa import cli
+from ntire_t2iqa.cli_common import PLOT_FORMATS
 from ntire_t2iqa.data import SIZES
 from ntire_t2iqa.data.layout import SYNTH_SIZES, TRIVIAL_KINDS
 from ntire_t2iqa.data.trivial import KINDS
+from ntire_t2iqa.plotimage import FORMATS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("scipy", "pandas", "cv2", "torch", "PIL")
@@ -84,7 +86,7 @@ def test_the_listed_help_lines_are_the_commands_own() -> None:
 
 
 def test_choices_named_for_help_match_their_modules() -> None:
-    assert tuple(SIZES) == SYNTH_SIZES and KINDS == TRIVIAL_KINDS
+    assert tuple(SIZES) == SYNTH_SIZES and KINDS == TRIVIAL_KINDS and PLOT_FORMATS == FORMATS
 
 
 def test_track1_validate_pack_and_leaderboard_load_no_heavy_library(tmp_path) -> None:

@@ -121,10 +121,14 @@ def analyse(result: Result, reference: dict[str, AlignRecord], fit_mode: str, to
     curve = fit_curve(d["gt_total"], d["pred_total"], fit_mode, result.plcc_fit)
     errors = rank_errors(paths, d["gt_total"], d["pred_total"], top)
     index = {p: i for i, p in enumerate(paths)}
+    starts = np.concatenate(([0], np.cumsum(d["elements_per_image"])))
+    wrong = (gt_el >= metrics.ELEMENT_THRESHOLD) != (pred_el >= metrics.ELEMENT_THRESHOLD)
     for row in errors:
         i = index[row["name"]]
+        row["prompt"] = reference[row["name"]].prompt
         row["elements"] = int(d["elements_per_image"][i])
         row["wrong_elements"] = int(d["elements_per_image"][i] - d["correct_per_image"][i])
+        row["wrong_element_keys"] = [keys[k] for k in range(starts[i], starts[i + 1]) if wrong[k]]
     return {
         "categories": category_table(keys, gt_el, pred_el),
         "models": group_table(models, *group_args) if any(m is not None for m in models) else [],

@@ -48,11 +48,11 @@ def groups_of(labels: Sequence[str | None]) -> dict[str, np.ndarray]:
 
 
 def rank_errors(names: Sequence[str], gt: np.ndarray, pred: np.ndarray, top: int) -> list[dict[str, Any]]:
-    """The ``top`` images whose predicted rank is furthest from their reference rank.
+    """The ``top`` images whose predicted rank is furthest from their reference rank (never one ranked right).
 
     Ranks are 1-based, ties averaged (as Spearman's rho ranks them); ``rank_error`` is
     predicted minus reference rank, so a positive error means the image was scored too high.
-    Ties in ``|rank_error|`` keep the reference order.
+    Ties in ``|rank_error|`` keep the reference order; images with no rank error are left out.
     """
     if len(names) == 0 or top <= 0:
         return []
@@ -61,18 +61,22 @@ def rank_errors(names: Sequence[str], gt: np.ndarray, pred: np.ndarray, top: int
     error = pred_rank - gt_rank
     order = np.argsort(-np.abs(error), kind="stable")[:top]
     return [{"name": names[i], "gt": float(gt[i]), "pred": float(pred[i]), "gt_rank": float(gt_rank[i]),
-             "pred_rank": float(pred_rank[i]), "rank_error": float(error[i])} for i in order]
+             "pred_rank": float(pred_rank[i]), "rank_error": float(error[i])} for i in order if error[i] != 0]
+
+
+#: Points of the drawn fit curve, evenly spaced over the x range of the data.
+CURVE_POINTS = 200
 
 
 @dataclass
 class FitCurve:
-    """The fitted PLCC curve drawn over the score scatter: ``y ~ f(x)`` at the data's x values."""
+    """The fitted PLCC curve drawn over the score scatter: ``y ~ f(x)``, sampled evenly over the x range."""
 
     x_label: str
     y_label: str
     x: np.ndarray
     y: np.ndarray
-    curve_x: np.ndarray  # sorted x
+    curve_x: np.ndarray  # CURVE_POINTS values from min(x) to max(x)
     curve_y: np.ndarray  # f(curve_x); empty when no fit was used
     fit: str
     note: str | None = None
@@ -83,18 +87,23 @@ class FitCurve:
 
 def fit_curve(gt: np.ndarray, pred: np.ndarray, fit_mode: str, fit_used: str) -> FitCurve:
     """The curve the headline PLCC used: reference -> prediction for ``logistic4_gt_to_pred``
-    (the official Track 1 fit), prediction -> reference otherwise."""
+    (the official Track 1 fit), prediction -> reference otherwise; evaluated at :data:`CURVE_POINTS`
+    evenly spaced x values from the smallest to the largest, so it draws smooth."""
     if fit_mode == "logistic4_gt_to_pred":
         x, y, labels = gt, pred, ("reference score", "predicted score")
     else:
         x, y, labels = pred, gt, ("predicted score", "reference score")
-    order = np.argsort(x, kind="stable")
     empty = np.empty(0)
+    grid = np.linspace(float(np.min(x)), float(np.max(x)), CURVE_POINTS) if x.size else empty
     if fit_used == "none" or fit_mode == "none":
         note = None if fit_mode == "none" else "the fit failed (see the warnings), so PLCC used the raw scores"
-        return FitCurve(*labels, x, y, x[order], empty, "none", note)
+        return FitCurve(*labels, x, y, grid, empty, "none", note)
     try:
-        fitted = metrics.fit_poly3(x, y) if fit_mode == "poly3" else metrics.fit_logistic(x, y)
+        with np.errstate(all="ignore"):
+            if fit_mode == "poly3":
+                curve = np.polyval(metrics.fit_poly3_coefficients(x, y), grid)
+            else:
+                curve = metrics.logistic4(grid, *metrics.fit_logistic_params(x, y))
     except RuntimeError as exc:  # pragma: no cover - the headline fit succeeded on the same data
-        return FitCurve(*labels, x, y, x[order], empty, "none", str(exc))
-    return FitCurve(*labels, x, y, x[order], fitted[order], fit_mode)
+        return FitCurve(*labels, x, y, grid, empty, "none", str(exc))
+    return FitCurve(*labels, x, y, grid, curve, fit_mode)

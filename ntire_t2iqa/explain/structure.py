@@ -62,8 +62,12 @@ def worst(rows: list[dict[str, Any]], key: str, top: int) -> list[dict[str, Any]
 
 
 def overlay_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Images from worst to best: most missed plus false regions, then lowest GIoU term."""
-    return sorted(rows, key=lambda r: (-(r["gt_missed"] + r["pred_false"]), r["giou"]))
+    """Images that lose region points, worst first: most missed plus false regions, then lowest GIoU term.
+
+    An image with no missed reference region and no false prediction costs no F1 and is left out.
+    """
+    imperfect = [r for r in rows if r["gt_missed"] + r["pred_false"] > 0]
+    return sorted(imperfect, key=lambda r: (-(r["gt_missed"] + r["pred_false"]), r["giou"]))
 
 
 @dataclass
@@ -103,33 +107,53 @@ def image_regions(pred_area: np.ndarray, gt_mask: np.ndarray) -> ImageRegions:
                         pred_dropped, gt_dropped)
 
 
+def frame_size(height: int, width: int, long_side: int = regions.SIZE) -> tuple[int, int]:
+    """``(height, width)`` of a picture scaled to ``long_side`` pixels on its longer side (aspect ratio kept)."""
+    scale = long_side / max(height, width, 1)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def read_background(path: Path | None) -> np.ndarray | None:
-    """The picture as a 512 x 512 BGR array, lightened so the regions stand out; ``None`` if unreadable."""
+    """The picture as a BGR array 512 pixels on its longer side (its aspect ratio kept), lightened so the
+    regions stand out; ``None`` if unreadable."""
     if path is None:
         return None
     picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if picture is None:
         return None
-    picture = cv2.resize(picture, (regions.SIZE, regions.SIZE), interpolation=cv2.INTER_AREA)
+    height, width = frame_size(*picture.shape[:2])
+    picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
     return cv2.addWeighted(picture, 0.6, np.full_like(picture, 255), 0.4, 0)
 
 
-def draw_overlay(found: ImageRegions, background: np.ndarray | None) -> np.ndarray:
-    """Reference (green) and predicted (orange) regions on the picture or a blank canvas, 512 x 512 BGR.
+def _scaled(contours: list[np.ndarray], sx: float, sy: float) -> list[np.ndarray]:
+    """Contours of the 512 x 512 scoring frame moved onto a picture of another shape."""
+    if sx == sy == 1.0:
+        return contours
+    return [np.round(c * np.array([sx, sy])).astype(np.int32) for c in contours]
 
-    Matched regions are filled translucent and outlined; unmatched ones are outlined
-    thick and marked with a cross (a missed reference region or a false prediction);
-    contours the area thresholds drop are drawn thin and grey.
+
+def draw_overlay(found: ImageRegions, background: np.ndarray | None) -> np.ndarray:
+    """Reference (green) and predicted (orange) regions on the picture (BGR, its own aspect ratio, e.g. from
+    :func:`read_background`) or on a blank 512 x 512 canvas.
+
+    The scorer's regions live in a 512 x 512 frame; they are stretched back onto the picture's
+    shape, so a 384 x 512 picture is shown 384 x 512, not squeezed square. Matched regions
+    are filled translucent and outlined; unmatched ones are outlined thick and marked with a
+    cross (a missed reference region or a false prediction); contours the area thresholds
+    drop are drawn thin and grey.
     """
     canvas = background.copy() if background is not None else np.full((regions.SIZE, regions.SIZE, 3), 244, np.uint8)
+    sx, sy = canvas.shape[1] / regions.SIZE, canvas.shape[0] / regions.SIZE
+    gt, pred = _scaled(found.gt, sx, sy), _scaled(found.pred, sx, sy)
     fill = canvas.copy()
-    for contours, hit, color in ((found.gt, found.gt_hit, REFERENCE_BGR), (found.pred, found.pred_hit, PREDICTION_BGR)):
+    for contours, hit, color in ((gt, found.gt_hit, REFERENCE_BGR), (pred, found.pred_hit, PREDICTION_BGR)):
         matched = [c for c, h in zip(contours, hit) if h]
         if matched:
             cv2.drawContours(fill, matched, -1, color, thickness=-1)
     canvas = cv2.addWeighted(fill, 0.35, canvas, 0.65, 0)
-    cv2.drawContours(canvas, found.pred_dropped + found.gt_dropped, -1, DROPPED_BGR, 1)
-    for contours, hit, color in ((found.gt, found.gt_hit, REFERENCE_BGR), (found.pred, found.pred_hit, PREDICTION_BGR)):
+    cv2.drawContours(canvas, _scaled(found.pred_dropped + found.gt_dropped, sx, sy), -1, DROPPED_BGR, 1)
+    for contours, hit, color in ((gt, found.gt_hit, REFERENCE_BGR), (pred, found.pred_hit, PREDICTION_BGR)):
         for c, h in zip(contours, hit):
             cv2.drawContours(canvas, [c], -1, color, 2 if h else 4)
             if not h:
@@ -141,8 +165,10 @@ def draw_overlay(found: ImageRegions, background: np.ndarray | None) -> np.ndarr
 
 
 def encode(picture: np.ndarray, photo: bool, size: int = OVERLAY_SIZE) -> tuple[str, bytes]:
-    """``(mime type, bytes)`` of the picture scaled to ``size``: JPEG over a photo, PNG on a blank canvas."""
-    small = cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA)
+    """``(mime type, bytes)`` of the picture scaled to ``size`` pixels on its longer side (aspect ratio kept):
+    JPEG over a photo, PNG on a blank canvas."""
+    height, width = frame_size(*picture.shape[:2], long_side=size)
+    small = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
     if photo:
         ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 82])
         mime = "image/jpeg"
@@ -164,16 +190,18 @@ def image_index(folder: Path | None) -> dict[str, Path]:
 
 def overlays(rows: list[dict[str, Any]], records: dict[str, StructureRecord], reference: StructureReference,
              images: Path | None, count: int) -> list[dict[str, Any]]:
-    """Overlay pictures of the ``count`` worst images (see :func:`overlay_order`)."""
+    """Overlay pictures of the ``count`` worst images (see :func:`overlay_order`; perfect images are left out)."""
     index = image_index(images)
     out = []
     for row in overlay_order(rows)[:count]:
         name = row["image"]
         found = image_regions(records[name].pred_area, reference.masks[name])
         background = read_background(index.get(name))
-        mime, data = encode(draw_overlay(found, background), background is not None)
+        picture = draw_overlay(found, background)
+        mime, data = encode(picture, background is not None)
+        height, width = frame_size(*picture.shape[:2], long_side=OVERLAY_SIZE)
         out.append({"image": name, "mime": mime, "data": data, "background": "image" if background is not None
-                    else "blank", "row": row, "regions": found})
+                    else "blank", "row": row, "regions": found, "width": width, "height": height})
     return out
 
 

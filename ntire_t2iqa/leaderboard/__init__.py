@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import ReferenceDataError
 from ..metrics import PLCC_FITS
-from ..safetext import unicode_safe
+from ..safetext import quote, unicode_safe
+from ..svgplot import Plot
 from . import collect, export, html, ranking
 from . import limits as submission_limits
 from .limits import SubmissionLimits
@@ -27,6 +28,8 @@ from .store import Entry, Scope, Store
 from .storefile import store_error
 
 FORMATS = ("table", "csv", "md", "latex", "html", "json")
+#: Formats that can highlight a team's row (CSV and JSON are plain data).
+HIGHLIGHT_FORMATS = ("table", "md", "latex", "html")
 Progress = Callable[[str, int, int], None]
 
 
@@ -97,27 +100,60 @@ def render(db: str | Path, track: str, fmt: str, pick: str = "best", phase: str 
     """Render a stored leaderboard in ``fmt`` (``table`` returns the :class:`Leaderboard` itself).
 
     Every format without ``private`` is fit to publish: per-submission aggregates only, no
-    per-image value. ``private=True`` (HTML only) adds the predicted-vs-reference scatter of
-    ``team`` (default: the top row), which shows hidden reference scores: the page says on
-    top that it is for organizers only.
+    per-image value. ``team`` highlights that team's row (``table``, ``md``, ``latex``,
+    ``html``; a highlight reveals nothing, so public pages take it too). ``private=True``
+    (HTML only) adds the predicted-vs-reference scatter of ``team`` (default: the top row),
+    which shows hidden reference scores: the page says on top that it is for organizers only.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if private and fmt != "html":
         raise ValueError("private applies to the HTML page only")
-    if team is not None and not private:
-        raise ValueError("team selects the scatter of the organizer-only page; pass private=True")
+    if team is not None and fmt not in HIGHLIGHT_FORMATS:
+        raise ValueError(f"team highlights a row in {', '.join(HIGHLIGHT_FORMATS)} output; {fmt} carries no styling")
     with Store(db, readonly=True) as store:
         scope = stored_scope(store, track)
         board = ranking.build(store, scope, pick, phase)
+        _check_team(store, scope, board, team)
         if fmt == "table":
             return board
         if fmt == "html":
-            scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok" and not r["refused"]]
-            scatter = _private_scatter(store, scope, board, team) if private else None
-            return html.to_html(board, scores, scatter, private=private)
-    return {"csv": export.to_csv, "md": export.to_markdown, "latex": export.to_latex,
-            "json": export.to_json}[fmt](board)
+            scores, scatter = _page_data(store, scope, board, phase, team, private)
+            return html.to_html(board, scores, scatter, private=private, highlight=team)
+    if fmt == "md":
+        return export.to_markdown(board, team)
+    if fmt == "latex":
+        return export.to_latex(board, team)
+    return {"csv": export.to_csv, "json": export.to_json}[fmt](board)
+
+
+def plots(db: str | Path, track: str, pick: str = "best", phase: str | None = None, team: str | None = None,
+          private: bool = False) -> dict[str, Plot]:
+    """The HTML page's plots by name (``histogram``, ``components``; ``scatter`` only with ``private``).
+
+    ``team`` is highlighted in the component bars (and picks the private scatter). Write them
+    as PNG, PDF or SVG files with :func:`ntire_t2iqa.plotimage.write_plots`.
+    """
+    with Store(db, readonly=True) as store:
+        scope = stored_scope(store, track)
+        board = ranking.build(store, scope, pick, phase)
+        _check_team(store, scope, board, team)
+        scores, scatter = _page_data(store, scope, board, phase, team, private)
+    return html.plots(board, scores, scatter, team)
+
+
+def _check_team(store: Store, scope: Scope, board: Leaderboard, team: str | None) -> None:
+    if team is not None and not any(team in (r.team, r.display_team) for r in [*board.rows, *board.baselines]):
+        names = ", ".join(quote(r.display_team) for r in [*board.rows, *board.baselines][:10])
+        raise ReferenceDataError(str(store.path), f"has no team {quote(team)} on the {scope.track} leaderboard "
+                                 f"(teams: {names or 'none'}).", "Pass --team a team shown there.")
+
+
+def _page_data(store: Store, scope: Scope, board: Leaderboard, phase: str | None, team: str | None,
+               private: bool) -> tuple[list[float], tuple[str, np.ndarray, np.ndarray] | None]:
+    """The page's main scores of every valid submission and, organizer-only, the scatter's data."""
+    scores = [r["main_score"] for r in store.rows(scope, phase) if r["status"] == "ok" and not r["refused"]]
+    return scores, (_private_scatter(store, scope, board, team) if private else None)
 
 
 def _private_scatter(store: Store, scope: Scope, board: Leaderboard,
@@ -135,5 +171,5 @@ def _private_scatter(store: Store, scope: Scope, board: Leaderboard,
     return (chosen.display_team, d[key_pred], d[key_gt]) if key_pred in d else None
 
 
-__all__ = ["FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "SubmissionLimits", "rank", "render",
-           "stored_scope"]
+__all__ = ["FORMATS", "HIGHLIGHT_FORMATS", "Leaderboard", "RunSummary", "Scope", "Store", "SubmissionLimits", "plots",
+           "rank", "render", "stored_scope"]

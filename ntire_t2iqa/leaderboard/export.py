@@ -57,14 +57,22 @@ _SHORT = {"Main Score": "Main"}
 _NAME_MIN = 14  # narrowest Team column before another column is dropped
 
 
-def to_table(board: Leaderboard, width: int | None = None) -> Table:
+def is_team(row: Row, team: str | None) -> bool:
+    """True when ``team`` names this row (as stored, or as shown without its ``baseline:`` prefix)."""
+    return team is not None and team in (row.team, row.display_team)
+
+
+def to_table(board: Leaderboard, width: int | None = None, highlight: str | None = None) -> Table:
     """A rich table (baselines last, dimmed) that fits ``width`` columns without cutting a number.
 
     Numbers never wrap or get an ellipsis: names wrap first, then the optional columns
-    (leader, submission count, flip odds, interval) are dropped, in that order.
+    (leader, submission count, flip odds, interval) are dropped, in that order. The row of
+    team ``highlight`` is shown bold and reversed.
     """
     cols = _columns(board)
-    rows = [([safetext.terminal(c) for c in _cells(board, r)], r.is_baseline) for r in [*board.rows, *board.baselines]]
+    ranked = [*board.rows, *board.baselines]
+    chosen = {i for i, r in enumerate(ranked) if is_team(r, highlight)}
+    rows = [([safetext.terminal(c) for c in _cells(board, r)], r.is_baseline) for r in ranked]
     if rows and not any(cells[cols.index("Leader")] for cells, _ in rows):
         keep = [i for i, c in enumerate(cols) if c != "Leader"]
         cols, rows = [cols[i] for i in keep], [([cells[i] for i in keep], b) for cells, b in rows]
@@ -94,8 +102,8 @@ def to_table(board: Leaderboard, width: int | None = None) -> Table:
             widest = max([len(_SHORT.get(col, col)), *(len(cells[i]) for cells, _ in rows)])
             table.add_column(_SHORT.get(col, col) if width and widest < len(col) else col, justify="right",
                              no_wrap=True, min_width=widest)
-    for cells, baseline in rows:
-        table.add_row(*cells, style="dim" if baseline else None)
+    for i, (cells, baseline) in enumerate(rows):
+        table.add_row(*cells, style="bold reverse" if i in chosen else "dim" if baseline else None)
     return table
 
 
@@ -110,13 +118,15 @@ def to_csv(board: Leaderboard) -> str:
     return buf.getvalue()
 
 
-def to_markdown(board: Leaderboard) -> str:
-    """A GitHub-flavoured Markdown table, with invalid submissions listed below."""
+def to_markdown(board: Leaderboard, highlight: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table, with invalid submissions listed below; team ``highlight``'s row bold."""
     cols = _columns(board)
     lines = [f"## {TRACK_TITLES[board.track]}", "", "| " + " | ".join(cols) + " |",
              "|" + "|".join("---" if c in ("Team", "Leader") else "---:" for c in cols) + "|"]
     for row in [*board.rows, *board.baselines]:
-        lines.append("| " + " | ".join(safetext.markdown(c) for c in _cells(board, row)) + " |")
+        bold = "**" if is_team(row, highlight) else ""
+        lines.append("| " + " | ".join(f"{bold}{safetext.markdown(c)}{bold}" if c else c
+                                       for c in _cells(board, row)) + " |")
     if board.invalid:
         lines += ["", f"Invalid submissions ({len(board.invalid)}):", ""]
         for rec in board.invalid:
@@ -134,8 +144,15 @@ def first_reason(rec: dict[str, Any]) -> tuple[str, str]:
     return safetext.clip(where, 120), safetext.clip(what, 300)
 
 
-def to_latex(board: Leaderboard) -> str:
-    """The report's Table 1 / Table 2 layout: Rank, Team, Leader, Main Score, components; baseline last."""
+def to_latex(board: Leaderboard, highlight: str | None = None) -> str:
+    """The report's Table 1 / Table 2 layout: Rank, Team, Leader, Main Score, components; baseline last.
+
+    The row of team ``highlight`` is set in bold.
+    """
+
+    def line(row: Row, cells: list[str]) -> str:
+        return " & ".join(rf"\textbf{{{c}}}" if c and is_team(row, highlight) else c for c in cells) + r" \\"
+
     comps = COMPONENTS[board.track]
     head = ["Rank", "Team", "Leader", "Main Score", *(LABELS[c] for c in comps)]
     lines = [r"\begin{table*}[t]", r"\centering",
@@ -147,13 +164,13 @@ def to_latex(board: Leaderboard) -> str:
     for row in board.rows:
         cells = [str(row.rank), safetext.latex(row.display_team), safetext.latex(row.leader),
                  _fmt(row.main_score), *(_fmt(row.components[c]) for c in comps)]
-        lines.append(" & ".join(cells) + r" \\")
+        lines.append(line(row, cells))
     if board.baselines:
         lines.append(r"\midrule")
         for row in board.baselines:
             cells = ["-", safetext.latex(row.display_team), safetext.latex(row.leader), _fmt(row.main_score),
                      *(_fmt(row.components[c]) for c in comps)]
-            lines.append(" & ".join(cells) + r" \\")
+            lines.append(line(row, cells))
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
     text = "\n".join(lines) + "\n"
     return (safetext.LATEX_NON_LATIN_NOTE + "\n" + text) if safetext.needs_unicode_engine(text) else text
