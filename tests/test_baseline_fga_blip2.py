@@ -284,3 +284,29 @@ def test_learning_rate_and_weight_decay_follow_lavis():
     assert "vision_model.post_layernorm.weight" in plain and "itm_head.bias" in plain
     assert not any(n.startswith(("vision_model.encoder", "vision_model.embeddings")) for n in decayed | plain)
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+
+
+def test_mismatched_pairs_swap_pictures_and_targets_except_within_a_prompt():
+    from baselines.fga_blip2.train import mismatch
+
+    batch = {"image": torch.arange(4).view(4, 1, 1, 1).expand(4, 3, 2, 2).clone(),
+             "total": torch.tensor([4.0, 5.0, 3.0, 2.0]), "token_target": torch.full((4, 6), 0.5),
+             "element_mask": torch.ones(4, 6)}
+    out = mismatch(batch, ["p0", "p1", "p1", "p3"], 0.75)  # records 0, 1, 2 are candidates
+    assert out["image"][:, 0, 0, 0].tolist() == [1, 1, 3, 3]  # 0 <- 1, 1 keeps (same prompt as 2), 2 <- 3
+    assert out["total"].tolist() == [1.0, 5.0, 1.0, 2.0]
+    assert out["token_target"][0].sum() == 0 and out["token_target"][2].sum() == 0
+    assert out["token_target"][1].tolist() == [0.5] * 6 and torch.equal(out["element_mask"], batch["element_mask"])
+    assert batch["total"].tolist() == [4.0, 5.0, 3.0, 2.0]  # the loader's batch is left alone
+    assert mismatch(batch, ["a", "b", "c", "d"], 0.0) is batch
+
+
+def test_a_prompt_longer_than_the_position_table_is_cut_to_it(challenge, tmp_path):
+    items = align_items(challenge.root, "train")
+    tok = build_tokenizer(items, tmp_path / "tok")
+    prompt = "a red circle " * 15 + "and a blue square"  # 49 words: within the 50-word limit
+    whole = encode_prompt(tok, prompt, ["blue square (object)", "red circle (object)"])
+    cut = encode_prompt(tok, prompt, ["blue square (object)", "red circle (object)"], max_tokens=16)
+    assert len(whole["input_ids"]) > 16 and whole["spans"][0][0] > 16
+    assert cut["input_ids"].tolist() == whole["input_ids"][:15].tolist() + [tok.sep_token_id]
+    assert cut["spans"].tolist() == [[-1, -1], [2, 4]]  # past the table: not located, scores 0

@@ -57,11 +57,12 @@ def _decode_all(items: list[AlignItem], size: int, show: bool) -> np.ndarray:
 class ScoringSet(Dataset):
     """Val/test items as ``(index, uint8 image, ids, attention)``; spans in ``self.encoded[i]["spans"]``."""
 
-    def __init__(self, items: list[AlignItem], tokenizer: Any, image_size: int, max_words: int = MAX_WORDS) -> None:
+    def __init__(self, items: list[AlignItem], tokenizer: Any, image_size: int, max_words: int = MAX_WORDS,
+                 max_tokens: int | None = None) -> None:
         self.items = items
         self.image_size = image_size
         self.pad_id = int(tokenizer.pad_token_id or 0)
-        self.encoded = [encode_prompt(tokenizer, it.prompt, it.elements, max_words) for it in items]
+        self.encoded = [encode_prompt(tokenizer, it.prompt, it.elements, max_words, max_tokens) for it in items]
 
     def __len__(self) -> int:
         return len(self.items)

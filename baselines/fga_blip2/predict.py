@@ -67,7 +67,9 @@ def precision_context(model: FGABlip2, name: str, device: torch.device) -> Any:
 def score_items(model: FGABlip2, tokenizer: Any, config: dict[str, Any], items: list[Any], device: torch.device,
                 batch_size: int | None = None, progress: bool = True, label: str = "") -> list[dict[str, Any]]:
     """Track 1 records (``img_path``, ``prompt``, ``total_score``, ``element_score``) of ``items``."""
-    dataset = ScoringSet(items, tokenizer, int(config["image_size"]), int(config.get("max_words", MAX_WORDS)))
+    positions = int(config.get("qformer", {}).get("max_position_embeddings", 512))
+    dataset = ScoringSet(items, tokenizer, int(config["image_size"]), int(config.get("max_words", MAX_WORDS)),
+                         positions)
     loader = DataLoader(dataset, batch_size=batch_size or int(config.get("eval_batch_size", 64)), shuffle=False,
                         num_workers=int(config.get("num_workers", 0)), pin_memory=device.type == "cuda",
                         collate_fn=functools.partial(collate, pad_id=dataset.pad_id))

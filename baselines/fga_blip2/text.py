@@ -68,13 +68,17 @@ def locate(prompt_ids: Sequence[int], ids: Sequence[int]) -> tuple[int, int] | N
     return None
 
 
-def encode_prompt(tokenizer: Any, prompt: str, elements: Sequence[str], max_words: int = MAX_WORDS
-                  ) -> dict[str, np.ndarray]:
+def encode_prompt(tokenizer: Any, prompt: str, elements: Sequence[str], max_words: int = MAX_WORDS,
+                  max_tokens: int | None = None) -> dict[str, np.ndarray]:
     """Scoring input of one record: the cleaned prompt's ids (whole, unpadded) and each element's span.
 
-    ``spans[j] = (-1, -1)`` where element ``j`` is not located (it scores 0).
+    ``spans[j] = (-1, -1)`` where element ``j`` is not located (it scores 0). ``max_tokens``: the Q-Former's
+    position table; a longer prompt (never at 50 words with upstream's 512 positions, possible with a small
+    config's table and vocabulary) keeps its first ``max_tokens - 1`` tokens and ``[SEP]``.
     """
     ids = list(tokenizer(clean_prompt(prompt, max_words))["input_ids"])
+    if max_tokens is not None and len(ids) > max_tokens:
+        ids = ids[:max_tokens - 1] + ids[-1:]
     spans = np.full((len(elements), 2), -1, dtype=np.int64)
     for j, key in enumerate(elements):
         span = locate(ids, element_ids(tokenizer, key))
