@@ -310,3 +310,30 @@ def test_a_prompt_longer_than_the_position_table_is_cut_to_it(challenge, tmp_pat
     assert len(whole["input_ids"]) > 16 and whole["spans"][0][0] > 16
     assert cut["input_ids"].tolist() == whole["input_ids"][:15].tolist() + [tok.sep_token_id]
     assert cut["spans"].tolist() == [[-1, -1], [2, 4]]  # past the table: not located, scores 0
+
+
+def test_precision_settings_pick_upstreams_mixed_precision_on_a_gpu_and_float32_on_cpu():
+    import contextlib
+
+    from baselines.fga_blip2.predict import precision_context
+
+    model = _micro_model()
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert isinstance(precision_context(model, "upstream", cpu), contextlib.nullcontext)
+    assert model.vision_autocast is None
+    assert isinstance(precision_context(model, "upstream", cuda), contextlib.nullcontext)
+    assert model.vision_autocast == torch.float16  # ViT under fp16 autocast, the Q-Former outside it
+    precision_context(model, "fp32", cuda)
+    assert model.vision_autocast is None
+    with pytest.raises(ValueError, match="inference_precision"):
+        precision_context(model, "fp8", cuda)
+    # the vision features come out rounded to the autocast dtype, as upstream's ln_vision returns them
+    model.eval()
+    model.vision_autocast = torch.bfloat16  # what CPU autocast offers; the GPU path uses float16 the same way
+    with torch.no_grad():
+        embeds = model.image_embeds(torch.randn(2, 3, 32, 32))
+    assert embeds.dtype == torch.float32 and torch.equal(embeds, embeds.to(torch.bfloat16).float())
+    model.vision_autocast = None
+    with torch.no_grad():
+        plain = model.image_embeds(torch.randn(2, 3, 32, 32))
+    assert not torch.equal(plain, plain.to(torch.bfloat16).float())

@@ -1,8 +1,8 @@
 """FGA-BLIP2 (EvalMuse-40K), the Track 1 baseline: BLIP-2 ITM head on Q-Former queries (overall score)
 and on text tokens (element scores), plus a token mask head.
 
-``CONFIGS``: ``tiny`` (CPU, minutes, random init) and ``full`` (the paper's recipe, GPU, from the
-official LAVIS checkpoint through :mod:`.convert`).
+``CONFIGS``: ``tiny`` (CPU, minutes, random init) and ``full`` (EvalMuse's recipe, GPU, from LAVIS'
+checkpoints through :mod:`.convert`). README.md beside this file lists every setting and difference.
 """
 
 from __future__ import annotations

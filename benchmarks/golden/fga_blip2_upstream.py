@@ -5,12 +5,12 @@ pins, in a scratch environment of its own::
 
     git clone https://github.com/DYEvaLab/EvalMuse UPSTREAM
     git -C UPSTREAM checkout 0fa141b508af5bdd78161977bbde0224d05d4e8d
-    python -m venv /tmp/fga-golden
-    /tmp/fga-golden/bin/pip install torch==2.13.0 transformers==4.33.2 tokenizers==0.13.3
-    /tmp/fga-golden/bin/pip install --no-deps timm==0.4.12 torchvision==0.28.0
-    /tmp/fga-golden/bin/pip install 'numpy<2.3' omegaconf pillow pandas iopath opencv-python-headless decord \\
+    python -m venv VENV    # a scratch environment, outside the repository
+    VENV/bin/pip install torch==2.13.0 transformers==4.33.2 tokenizers==0.13.3
+    VENV/bin/pip install --no-deps timm==0.4.12 torchvision==0.28.0
+    VENV/bin/pip install 'numpy<2.3' omegaconf pillow pandas iopath opencv-python-headless decord \\
         webdataset fairscale pycocoevalcap 'huggingface-hub<0.18' safetensors
-    /tmp/fga-golden/bin/python benchmarks/golden/fga_blip2_upstream.py --upstream UPSTREAM --out tests/data/fga_blip2
+    VENV/bin/python benchmarks/golden/fga_blip2_upstream.py --upstream UPSTREAM --out tests/data/fga_blip2
 
 Versions: ``transformers==4.33.2`` and ``timm==0.4.12`` are what upstream's ``requirements.txt`` pins; both run
 with torch 2.13.0 (CPU build). LAVIS imports its whole model zoo, so the other packages above are needed only
