@@ -7,12 +7,24 @@ first time). Trained runs are kept in ``<challenge>/.runs/<name>`` and reused.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 from ntire_t2iqa.data import ChallengePaths
 
 from . import registry
+
+
+def _torch_missing() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is None
+    except (ImportError, ValueError):  # a broken or blocked torch counts as missing
+        return True
+
+
+if _torch_missing():  # on a core-only install the demo runs without the baselines and says how to add them
+    raise ModuleNotFoundError("the baselines need torch", name="torch")
 
 DEFAULT = ("fga-blip2", "rahf")
 

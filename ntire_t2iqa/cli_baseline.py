@@ -56,8 +56,13 @@ def baseline() -> None:
 
 
 @baseline.command("list")
-def list_command() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, track, summary}.")
+def list_command(as_json: bool) -> None:
     """List the baselines."""
+    if as_json:
+        click.echo(json.dumps([{"name": spec.name, "track": spec.track, "summary": spec.summary}
+                               for spec in _registry().REGISTRY.values()]))
+        return
     table = Table(title="Baselines")
     for col in ("name", "track", "what it is"):
         table.add_column(col)

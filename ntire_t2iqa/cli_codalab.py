@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,17 @@ _KEYS = click.Choice(codalab.NAMINGS)
 @click.option("--keys", type=_KEYS, default="official", show_default=True,
               help="Key names in scores.txt/scores.json: the official programs' (SRCC, ..., Final_Score) or the "
                    "toolkit's (main_score, srcc, ...).")
-def codalab_score_command(input_dir: str, output_dir: str, track: str | None, keys: str) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Also print one JSON object: the exit code and scores.json's content (null when not scored).")
+def codalab_score_command(input_dir: str, output_dir: str, track: str | None, keys: str, as_json: bool) -> None:
     """Scoring program: INPUT_DIR/res against INPUT_DIR/ref into OUTPUT_DIR/scores.txt and scores.json."""
-    sys.exit(codalab.run(input_dir, output_dir, track, keys))
+    code = codalab.run(input_dir, output_dir, track, keys)
+    if as_json:
+        scores = Path(output_dir) / "scores.json"
+        click.echo(json.dumps({"exit_code": code,
+                               "scores": json.loads(scores.read_text(encoding="utf-8")) if scores.is_file() else None,
+                               "files": sorted(p.name for p in Path(output_dir).iterdir() if p.is_file())}))
+    sys.exit(code)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -79,8 +89,9 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Seconds the scoring of one submission may take (default 600).")
 @click.option("--solution/--no-solution", "solutions", default=None,
               help="Add a trivial solution per task to check the set-up (default: add).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the bundle's path and its members.")
 def codabench_bundle_command(out_zip: str, track: str, reference: str | None, config_file: Path | None,
-                             **options: Any) -> None:
+                             as_json: bool, **options: Any) -> None:
     """Write a Codabench competition bundle: competition.yaml, pages, logo, scoring program, reference data."""
     for page in ("overview", "evaluation", "terms"):
         options[f"page_{page}"] = options.pop(page)
@@ -98,7 +109,11 @@ def codabench_bundle_command(out_zip: str, track: str, reference: str | None, co
     except ReferenceDataError as exc:
         reference_failure(exc, False)
         return
-    out.print(f"wrote {terminal(str(path))}")
+    if as_json:
+        with zipfile.ZipFile(path) as zf:
+            click.echo(json.dumps({"bundle": str(path), "track": track, "members": zf.namelist()}))
+    else:
+        out.print(f"wrote {terminal(str(path))}")
     if track == "structure" and config.opencv_wheel is None and config.docker_image is None:
         err.print(f"[yellow]note[/yellow]: Track 2 needs OpenCV; the bundle uses {OPENCV_IMAGE}, the one codalab "
                   "image that installs it. To run in the smaller default image instead, carry OpenCV in the bundle "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from .cli_common import TRACK, err, out, plot_options, reference_failure, write_
 from .cli_integrity import limit_options, limits_from_options, print_refused
 from .errors import ReferenceDataError, StoreError
 from .leaderboard import FORMATS, HIGHLIGHT_FORMATS, plots, rank, render
-from .leaderboard.export import to_table
+from .leaderboard.export import to_json, to_table
 from .leaderboard.runner import DEFAULT_TIMEOUT, Interrupted, signals_raise
 from .safetext import terminal
 
@@ -39,10 +40,12 @@ from .safetext import terminal
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one file may take to be read and scored; a slower file is invalid (0: no limit).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (the run's counts and the leaderboard) instead of the table.")
 @limit_options
 def rank_command(submissions: str | None, track: str, reference: str, manifest: str | None, db: str, pick: str,
                  workers: int, resamples: int, plcc_fit: str, phase: str | None, seed: int, timeout: float,
-                 **limit_args: Any) -> None:
+                 as_json: bool, **limit_args: Any) -> None:
     """Score every new submission into the results store and print the leaderboard."""
     if submissions is None and manifest is None:
         raise click.UsageError("give a SUBMISSIONS folder (<team>/<file>.zip) or --manifest CSV")
@@ -60,10 +63,10 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
             board, summary = rank(submissions, track, reference, db, manifest, pick, workers, resamples, plcc_fit,
                                   seed, progress, phase, timeout, limits)
     except ReferenceDataError as exc:
-        reference_failure(exc, False)
+        reference_failure(exc, as_json)
         return
     except StoreError as exc:
-        _store_failure(exc)
+        _store_failure(exc, as_json)
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         err.print(f"[bold red]rank stopped by {signal.Signals(signum).name}[/bold red]: every result scored before "
@@ -73,6 +76,12 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)
+    if as_json:
+        click.echo(json.dumps({"summary": {"files": summary.total, "scored_now": summary.scored,
+                                           "invalid_now": summary.invalid, "already_scored": summary.already_scored,
+                                           "not_scored": summary.failed, "refused": summary.refused},
+                               "leaderboard": json.loads(to_json(board))}))
+        sys.exit(1 if summary.failed else 0)
     out.print(to_table(board, out.width))
     err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
               f"{summary.already_scored} already in {db}.")
@@ -87,9 +96,12 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
     sys.exit(1 if summary.failed else 0)
 
 
-def _store_failure(exc: StoreError) -> None:
+def _store_failure(exc: StoreError, as_json: bool = False) -> None:
     """Report a results-store problem (organizer side) and exit 2."""
-    err.print(f"[bold red]{terminal(str(exc))}[/bold red]")
+    if as_json:
+        click.echo(json.dumps({"error": "store", "message": str(exc)}))
+    else:
+        err.print(f"[bold red]{terminal(str(exc))}[/bold red]")
     sys.exit(2)
 
 

@@ -214,7 +214,7 @@ def demo_table(rows: list[DemoRow], split: str) -> Table:
 
 
 @click.command("demo")
-@click.argument("out_dir", metavar="OUT_DIR", type=click.Path(file_okay=False), default="demo")
+@click.argument("out_dir", metavar="[OUT_DIR]", type=click.Path(file_okay=False), default="demo")
 @click.option("--submissions", type=click.Path(file_okay=False), default="submissions", show_default=True,
               help="Where the demo's submission zips go.")
 @click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
@@ -256,7 +256,7 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
         out.print("Constant predictions leave SRCC/PLCC undefined: the scorer counts them as 0 and warns. "
                   "Every baseline must beat random and constant; the noisy oracle reads the hidden answers.")
         for note in run.notes:
-            out.print(f"[yellow]note:[/yellow] {note}")
+            out.print(f"[yellow]note:[/yellow] {terminal(note)}")
         out.print(f"Next: ntire-t2iqa score {submissions}/demo-align-oracle.zip --track align "
                   f"--ref {out_dir}/align/{split}_eval.json")
     sys.exit(0 if all(r.valid for r in rows) else 1)
