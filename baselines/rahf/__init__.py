@@ -5,7 +5,7 @@
 
 * :mod:`.model`: AltCLIP vision tower + text embeddings, fusion blocks, heatmap and score heads.
 * :mod:`.train`: MSE heatmap + MSE score, AdamW, cosine, encoders frozen for the first half.
-* :mod:`.predict`: ``round(heatmap * 255) > 40`` masks and ``x * 4 + 1`` scores.
+* :mod:`.predict`: ``round(heatmap * 255) > 40`` masks and the raw 0..1 score (as upstream; ``mos``: ``x * 4 + 1``).
 * :mod:`.convert`: EM-RAHF checkpoints and AltCLIP weights, loaded safely.
 
 Configs: ``tiny`` (CPU minutes, random init) and ``full`` (the official size; needs a local AltCLIP).

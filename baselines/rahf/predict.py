@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader
 
 from ..common.data import structure_items
 from ..common.runtime import CONFIG, WEIGHTS, evaluation, load_state_dict, resolve_device, weights_file
-from .convert import load_weights
 from .inputs import StructureSet, cpu_threads, normalise, precision_context
 from .model import RAHF, build_model
 from .tokenizer import PromptTokenizer, load_tokenizer
@@ -65,6 +64,8 @@ def load_run(weights: str | Path, device: str = "cpu") -> tuple[RAHF, PromptToke
     folder = file.parent
     config = json.loads((folder / CONFIG).read_text()) if (folder / CONFIG).is_file() else _default_config()
     model = build_model(config)
+    from .convert import load_weights  # imported here: `python -m baselines.rahf.convert` stays clean
+
     load_weights(model, load_state_dict(file))
     tokenizer = load_tokenizer(config, folder)
     model.to(resolve_device(device)).eval()

@@ -46,7 +46,6 @@ from ..common.runtime import (
     save_checkpoint,
     seed_everything,
 )
-from .convert import load_altclip_encoders, load_weights
 from .inputs import (
     TARGET_FIELDS,
     StructureSet,
@@ -163,12 +162,16 @@ def _progress(enabled: bool) -> Progress:
 def _init_model(config: dict[str, Any], out: Path, resumed: bool) -> RAHF:
     model = build_model(config)
     if resumed:
+        from .convert import load_weights  # imported here: `python -m baselines.rahf.convert` stays clean
+
         load_weights(model, load_state_dict(out))
     elif config.get("init_from_altclip"):
         folder = altclip_folder(config)
         if folder is None:
             raise ValueError("this config starts from pretrained AltCLIP but names no folder: set altclip_dir "
                              "(or $RAHF_ALTCLIP_DIR) to a local copy of BAAI/AltCLIP")
+        from .convert import load_altclip_encoders
+
         load_altclip_encoders(model, folder)
     return model
 
