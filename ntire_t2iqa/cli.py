@@ -58,14 +58,17 @@ class LazyGroup(click.Group):
     """A group whose commands are imported when they are used, not when the group's help is shown."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, sorted (none of them imported)."""
         return sorted({*COMMANDS, *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, its module imported now; ``None`` for an unknown name."""
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         return load_command(cmd_name) if cmd_name in COMMANDS else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The help's command list, from :data:`COMMANDS` (as click writes it, without importing a command)."""
         names = self.list_commands(ctx)
         if not names:
             return

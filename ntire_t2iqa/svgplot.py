@@ -122,10 +122,12 @@ class Plot:
         self.shapes: list[Shape] = []
 
     def x(self, v: float) -> float:
+        """The pixel column of data value ``v`` on the x axis."""
         lo, hi = self.xlim
         return self.m[3] + (v - lo) / ((hi - lo) or 1) * (self.w - self.m[1] - self.m[3])
 
     def y(self, v: float) -> float:
+        """The pixel row of data value ``v`` on the y axis."""
         lo, hi = self.ylim
         return self.h - self.m[2] - (v - lo) / ((hi - lo) or 1) * (self.h - self.m[0] - self.m[2])
 
