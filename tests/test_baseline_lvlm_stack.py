@@ -22,6 +22,7 @@ pytest.importorskip("accelerate")
 from click.testing import CliRunner  # noqa: E402
 
 from baselines.common.data import align_items  # noqa: E402
+from baselines.common.runtime import load_state_dict  # noqa: E402
 from baselines.lvlm_stack import CONFIGS, folds, recipe  # noqa: E402
 from baselines.lvlm_stack import prompts as P  # noqa: E402
 from baselines.lvlm_stack.model import (  # noqa: E402
@@ -226,6 +227,7 @@ def test_interrupted_fold_resumes_inside_the_epoch(challenge: Path, tmp_path: Pa
 
     def save_then_stop(fdir, scorer, optimizer, scheduler, state):
         real(fdir, scorer, optimizer, scheduler, state)
+        assert all(g["betas"] == (0.9, 0.95) for g in optimizer.param_groups)  # the paper's AdamW betas
         raise Interrupted(dict(state))
 
     monkeypatch.setattr(folds, "_save_checkpoint", save_then_stop)
@@ -240,7 +242,7 @@ def test_interrupted_fold_resumes_inside_the_epoch(challenge: Path, tmp_path: Pa
     n_train = done["n_train"]
     per_epoch = len(folds.epoch_batches(n_train, cfg["train"]["batch_images"], 0, 0, 0, 0, 1))
     assert done["steps"] == cfg["train"]["epochs"] * per_epoch  # no step lost or repeated
-    assert len(done["epoch_loss"]) == cfg["train"]["epochs"]
+    assert len(done["epoch_loss"]["joint"]) == cfg["train"]["epochs"]
     assert not (run / "fold_0" / "checkpoint").exists()
 
 
@@ -251,3 +253,85 @@ def test_demo_submission_reuses_a_finished_run(challenge: Path, trained: Path, t
     monkeypatch.setattr(lvlm_stack, "train", lambda *a, **k: pytest.fail("a finished run was retrained"))
     out = lvlm_stack.demo_submission(challenge, "test", tmp_path / "demo.zip", trained)
     assert validate(out, "align", inputs=ChallengePaths.locate(challenge).inputs("align", "test")).valid
+
+
+def _scores(scorer, batch) -> torch.Tensor:
+    with torch.no_grad():
+        return scorer.eval()(**model_inputs(batch, torch.device("cpu")))
+
+
+def test_adapters_load_with_peft_from_pretrained(challenge: Path, trained: Path) -> None:
+    """fold_k/peft is peft's own format: PeftModel.from_pretrained on the base scores as the baseline does."""
+    from peft import PeftModel
+
+    cfg = json.loads((trained / "config.json").read_text())
+    peft_dir = trained / "fold_1" / "peft"
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in peft_dir.iterdir()}
+    tok, base = folds.load_base(trained, cfg)
+    items = align_items(challenge, "val")[:4]
+    encoder = ImageEncoder(folds.image_spec(cfg))
+    batch = Collator(tok, 2)([Example(it, *encoder(it.image_file), it.elements) for it in items])
+    bare = _scores(Scorer(base, tok), batch)
+    loaded = _scores(Scorer(PeftModel.from_pretrained(base, str(peft_dir)), tok), batch)
+    ours = Scorer(add_lora(folds.load_base(trained, cfg)[1], cfg["lora"]), tok)
+    folds.load_adapter(ours, trained / "fold_1")
+    assert torch.allclose(loaded, _scores(ours, batch), atol=1e-6)
+    assert float((loaded - bare).abs().max()) > 1e-3  # the adapter changes the scores
+
+
+def test_separate_overall_and_element_models(challenge: Path, tmp_path: Path) -> None:
+    """train.models = separate: per fold an overall model and an element model, each scoring its own task."""
+    cfg = micro_config()
+    cfg["train"].update(models="separate", epochs=1)
+    run = tmp_path / "run"
+    recipe.train(challenge, run, cfg, "cpu", 0)
+    done = json.loads((run / "fold_0" / "done.json").read_text())
+    assert done["models"] == ["overall", "element"] and set(done["steps_per_model"]) == {"overall", "element"}
+    adapters = [load_state_dict(run / "fold_0" / part / "adapter.safetensors") for part in ("overall", "element")]
+    assert any(not torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])
+    tok, base = folds.load_base(run, cfg)
+    scorer = Scorer(add_lora(base, cfg["lora"]), tok)
+    items = [it for it in align_items(challenge, "val") if it.elements][:3]
+    preds = folds.predict_parts(scorer, items, ImageEncoder(folds.image_spec(cfg)), tok, 2, run / "fold_0",
+                                ["overall", "element"], 8)
+    encoder = ImageEncoder(folds.image_spec(cfg))
+    batch = Collator(tok, 2)([Example(it, *encoder(it.image_file), it.elements) for it in items])
+    by_part = {}
+    for part in ("overall", "element"):
+        folds.load_adapter(scorer, run / "fold_0" / part)
+        by_part[part] = _scores(scorer, batch).tolist()
+    for (img, element), o, e in zip(batch["keys"], by_part["overall"], by_part["element"]):
+        want = o if element is None else e  # each task comes from its own model
+        got = preds[img]["total"] if element is None else preds[img]["elements"][element]
+        assert got == pytest.approx(want, abs=1e-6)
+    out = tmp_path / "sub.zip"
+    res = CliRunner().invoke(main, ["baseline", "run", "lvlm-stack", "--data", str(challenge), "--split", "val",
+                                    "--weights", str(run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+
+
+def test_prompt_carries_the_prompt_ratings(tmp_path: Path) -> None:
+    import dataclasses
+
+    from real_layouts import write_track1_root
+
+    write_track1_root(tmp_path / "evalmuse")
+    val = align_items(tmp_path / "evalmuse", "val")[0]
+    assert val.ratings == {"meaningless": 0.0, "split_confidence": 4.333333, "attribute_confidence": 4.0}
+    assert "Prompt ratings: meaningless 0.00, split confidence 4.33, attribute confidence 4.00\n" in P.suffix_text(val)
+    train = align_items(tmp_path / "evalmuse", "train")
+    raw = json.loads((tmp_path / "evalmuse" / "train_list.json").read_text())[0]
+    votes = raw["split_confidence"]
+    assert train[0].ratings["split_confidence"] == pytest.approx(sum(votes) / len(votes))
+    bare = dataclasses.replace(val, ratings={})
+    assert "Prompt ratings: meaningless unknown, split confidence unknown, attribute confidence unknown" in \
+        P.suffix_text(bare, "cat (animal)")
+    encoder = ImageEncoder({"patch_size": 14, "merge_size": 2, "min_pixels": 3136, "max_pixels": 3136})
+    kept = folds.ItemDataset(train, encoder, seed=1, ratings_dropout=0.0)
+    dropped = folds.ItemDataset(train, encoder, seed=1, ratings_dropout=1.0, model_dropout=1.0)
+    assert kept[0].item.ratings == train[0].ratings
+    assert dropped[0].item.ratings == {} and dropped[0].item.model == ""
+    half = [folds.ItemDataset(train, encoder, seed=s, ratings_dropout=0.5)[0].item.ratings == {} for s in range(40)]
+    assert 8 <= sum(half) <= 32  # about half, and a function of the seed
+    assert half == [folds.ItemDataset(train, encoder, seed=s, ratings_dropout=0.5)[0].item.ratings == {}
+                    for s in range(40)]

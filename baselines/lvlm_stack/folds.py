@@ -1,13 +1,18 @@
 """One fold: LoRA fine-tuning under accelerate (DDP, bf16, accumulation), checkpoints, resume, OOF scores.
 
-Run-folder layout (``RUN/``)::
+A fold trains one model for both tasks (``train.models: joint``) or, as the TokenFocus-VQA paper
+does, a separate overall model and element model (``separate``: each sees only its own task's
+sequences, from its own LoRA initialisation). Run-folder layout (``RUN/``)::
 
     config.json  folds.json  tokenizer/  base/ (tiny config only: the random-init weights)
-    fold_k/checkpoint/{adapter.safetensors,state.pt}   while training (every epoch, every save_steps)
-    fold_k/adapter.safetensors  fold_k/oof.json  fold_k/done.json   once the fold is finished
+    fold_k/PART/checkpoint/{adapter.safetensors,state.pt}    while training (every epoch, every save_steps)
+    fold_k/PART/adapter.safetensors  fold_k/PART/peft/        a trained model: LoRA weights, and the same
+                                                              adapter in peft's format (PeftModel.from_pretrained)
+    fold_k/oof.json  fold_k/done.json                         once the fold is finished
 
-A fold whose ``done.json`` exists is skipped; otherwise training resumes from its checkpoint
-(epoch and position inside the epoch: batch order is a function of seed, fold and epoch).
+``PART`` is empty for a joint model (``fold_k/adapter.safetensors``), else ``overall`` and ``element``.
+A fold whose ``done.json`` exists is skipped, a trained part too; otherwise training resumes from the
+part's checkpoint (epoch and position inside the epoch: batch order is a function of seed, fold and epoch).
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from accelerate import Accelerator
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from rich.console import Console
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, Dataset
 
 from ntire_t2iqa.data import load_folds
 from ntire_t2iqa.data.folds import fold_assignment
@@ -37,7 +41,6 @@ from ..common.data import AlignItem, align_items
 from ..common.runtime import cosine_with_warmup, seed_everything
 from .model import (
     Collator,
-    Example,
     ImageEncoder,
     Scorer,
     add_lora,
@@ -48,9 +51,23 @@ from .model import (
     model_inputs,
     param_groups,
 )
+from .scoring import (  # noqa: F401 - ItemDataset, epoch_batches, loader, predict_items, load_adapter re-exported
+    ADAPTER,
+    PART_TASKS,
+    PEFT_DIR,
+    ItemDataset,
+    epoch_batches,
+    load_adapter,
+    loader,
+    model_parts,
+    part_dir,
+    part_items,
+    predict_items,
+    predict_parts,
+    save_adapter,
+)
 from .tokenizer import build_tiny_tokenizer, load_tokenizer
 
-ADAPTER = "adapter.safetensors"
 DONE = "done.json"
 console = Console(stderr=True)
 
@@ -114,72 +131,6 @@ def image_spec(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in ("patch_size", "merge_size", "min_pixels", "max_pixels")}
 
 
-# ---------------------------------------------------------------------------------------------- data
-class ItemDataset(Dataset):
-    """Items -> :class:`Example` (image patches + the elements to score; subsampled when ``max_elements``)."""
-
-    def __init__(self, items: list[AlignItem], encoder: ImageEncoder, max_elements: int = 0, seed: int = 0):
-        self.items, self.encoder, self.max_elements, self.seed = items, encoder, max_elements, seed
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> Example:
-        item = self.items[i]
-        elements = list(item.elements)
-        if self.max_elements and len(elements) > self.max_elements:
-            rng = np.random.default_rng([self.seed, i])
-            elements = [elements[j] for j in sorted(rng.choice(len(elements), self.max_elements, replace=False))]
-        return Example(item, *self.encoder(item.image_file), elements)
-
-
-def epoch_batches(n: int, batch: int, seed: int, fold: int, epoch: int, rank: int, world: int) -> list[list[int]]:
-    """This process's batches of an epoch: a permutation fixed by (seed, fold, epoch), dealt round-robin."""
-    order = np.random.default_rng([seed, fold, epoch]).permutation(n).tolist()
-    batches = [order[i:i + batch] for i in range(0, n, batch)]
-    per = len(batches) // world if len(batches) >= world else 1
-    return [batches[(rank + j * world) % len(batches)] for j in range(per)]
-
-
-def loader(dataset: Dataset, batches: list[list[int]] | None, collator: Collator, workers: int,
-           batch: int = 1) -> DataLoader:
-    """A DataLoader over given batches (training) or in order (inference)."""
-    if batches is not None:
-        return DataLoader(dataset, batch_sampler=batches, collate_fn=collator, num_workers=workers)
-    return DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collator, num_workers=workers)
-
-
-# ---------------------------------------------------------------------------------------------- inference
-def predict_items(scorer: Scorer, items: list[AlignItem], encoder: ImageEncoder, collator: Collator,
-                  batch_images: int, accelerator: Accelerator | None = None, workers: int = 0
-                  ) -> dict[str, dict[str, Any]]:
-    """img_path -> {"total": expected 1-5 score, "elements": {key: P(yes)}}; sharded over processes."""
-    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    device = accelerator.device if accelerator else next(scorer.parameters()).device
-    mine = items[rank::world]
-    out: dict[str, dict[str, Any]] = {it.img_path: {"total": None, "elements": {}} for it in mine}
-    was = scorer.training
-    scorer.eval()
-    on_gpu = device.type == "cuda"
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
-    with torch.inference_mode(), amp:
-        for batch in loader(ItemDataset(mine, encoder), None, collator, workers, batch_images):
-            pred = scorer(**model_inputs(batch, device)).float().cpu().tolist()
-            for (img, element), value in zip(batch["keys"], pred):
-                if element is None:
-                    out[img]["total"] = value
-                else:
-                    out[img]["elements"][element] = value
-    scorer.train(was)
-    if world > 1:
-        from accelerate.utils import gather_object
-        merged: dict[str, dict[str, Any]] = {}
-        for part in gather_object([out]):
-            merged.update(part)
-        out = merged
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- checkpoints
 def _save_checkpoint(fdir: Path, scorer: Scorer, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
     ck = fdir / "checkpoint"
@@ -200,11 +151,6 @@ def _load_checkpoint(fdir: Path, scorer: Scorer, optimizer: Any, scheduler: Any)
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
     return state
-
-
-def load_adapter(scorer: Scorer, fdir: Path) -> None:
-    """Load a finished fold's LoRA weights into the (shared) peft model."""
-    set_peft_model_state_dict(scorer.model, load_file(str(fdir / ADAPTER)))
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -235,39 +181,69 @@ def fold_items(run: Path, data: Path, fold: int) -> tuple[list[AlignItem], list[
 
 def train_fold(run: Path, data: Path, cfg: dict[str, Any], fold: int, accelerator: Accelerator, seed: int,
                encoder: ImageEncoder | None = None) -> Path:
-    """Train fold ``fold`` (resuming), then score its held-out images; returns ``RUN/fold_k``."""
+    """Train fold ``fold``'s model(s) (resuming), then score its held-out images; returns ``RUN/fold_k``."""
     fdir = run / f"fold_{fold}"
     if (fdir / DONE).is_file():
         return fdir
     t0 = time.perf_counter()
     tc = cfg["train"]
-    main = accelerator.is_main_process
     train_items, held = fold_items(run, data, fold)
+    encoder = encoder or ImageEncoder(image_spec(cfg), cache=tc.get("cache_images", False))
+    parts = model_parts(cfg)
+    scorer, tokenizer, steps, losses = None, None, {}, {}
+    for part in parts:
+        pdir = part_dir(fdir, part)
+        if (pdir / ADAPTER).is_file():  # trained before an interruption
+            continue
+        scorer, tokenizer, state = _train_part(run, pdir, part, part_items(train_items, part), cfg, fold,
+                                               accelerator, seed, encoder, t0)
+        steps[part], losses[part] = state["step"], state["loss"]
+    if scorer is None:
+        tokenizer, base = load_base(run, cfg, accelerator.device)
+        scorer = Scorer(add_lora(base, cfg["lora"]), tokenizer).to(accelerator.device)
+    oof = predict_parts(scorer, held, encoder, tokenizer, cfg["model"]["merge_size"], fdir, parts,
+                        cfg["infer"]["batch_images"], accelerator, tc.get("workers", 0))
+    if accelerator.is_main_process:
+        (fdir / "oof.json").write_text(json.dumps(oof))
+        done = {"fold": fold, "models": parts, "n_train": len(train_items), "n_heldout": len(held),
+                "steps": sum(steps.values()), "steps_per_model": steps, "epoch_loss": losses,
+                "seconds": round(time.perf_counter() - t0, 2), "processes": accelerator.num_processes}
+        (fdir / DONE).write_text(json.dumps(done, indent=1))
+    accelerator.wait_for_everyone()
+    return fdir
+
+
+def _train_part(run: Path, pdir: Path, part: str, train_items: list[AlignItem], cfg: dict[str, Any], fold: int,
+                accelerator: Accelerator, seed: int, encoder: ImageEncoder, t0: float) -> tuple[Scorer, Any, dict]:
+    """Train one model of a fold (joint, overall or element) from a fresh LoRA; save its adapter both ways."""
+    tc = cfg["train"]
+    main = accelerator.is_main_process
     tokenizer, base = load_base(run, cfg, accelerator.device)
-    seed_everything(seed * 1000 + fold)
+    seed_everything(seed * 1000 + fold + (0 if part in ("joint", "overall") else 500))
     peft_model = add_lora(base, cfg["lora"])
     if tc.get("gradient_checkpointing"):
         enable_checkpointing(base)
     scorer = Scorer(peft_model, tokenizer)
-    encoder = encoder or ImageEncoder(image_spec(cfg), cache=tc.get("cache_images", False))
-    collator = Collator(tokenizer, cfg["model"]["merge_size"])
+    collator = Collator(tokenizer, cfg["model"]["merge_size"], PART_TASKS[part])
     world, rank = accelerator.num_processes, accelerator.process_index
     micro = len(epoch_batches(len(train_items), tc["batch_images"], seed, fold, 0, rank, world))
     per_epoch = max(1, math.ceil(micro / tc.get("grad_accum", 1)))
     total = per_epoch * tc["epochs"]
     optimizer = torch.optim.AdamW(param_groups(scorer, tc["lr_lm"], tc["lr_vision"], tc["weight_decay"]),
-                                  betas=(0.9, 0.999), eps=1e-8)
+                                  betas=tuple(tc.get("betas", (0.9, 0.95))), eps=1e-8)
     scheduler = cosine_with_warmup(optimizer, tc["warmup_steps"], total)
-    state = _load_checkpoint(fdir, scorer, optimizer, scheduler) or {"epoch": 0, "batch": 0, "step": 0, "loss": []}
+    state = _load_checkpoint(pdir, scorer, optimizer, scheduler) or {"epoch": 0, "batch": 0, "step": 0, "loss": []}
     scorer, optimizer = accelerator.prepare(scorer, optimizer)
     weights = (tc.get("overall_weight", 1.0), tc.get("element_weight", 1.0))
     save_steps = tc.get("save_steps", 0)
     raw = accelerator.unwrap_model(scorer)
+    label = f"fold {fold}" + ("" if part == "joint" else f" {part} model")
     scorer.train()
     for epoch in range(state["epoch"], tc["epochs"]):
         batches = epoch_batches(len(train_items), tc["batch_images"], seed, fold, epoch, rank, world)
         skip = state["batch"] if epoch == state["epoch"] else 0
-        data_set = ItemDataset(train_items, encoder, tc.get("max_elements", 0), seed * 7919 + fold * 131 + epoch)
+        data_set = ItemDataset(train_items, encoder, tc.get("max_elements", 0), seed * 7919 + fold * 131 + epoch,
+                               tc.get("ratings_dropout", 0.0), tc.get("model_dropout", 0.0))
         losses = []
         for b, batch in enumerate(loader(data_set, batches[skip:], collator, tc.get("workers", 0)), start=skip):
             with accelerator.accumulate(scorer):
@@ -287,25 +263,17 @@ def train_fold(run: Path, data: Path, cfg: dict[str, Any], fold: int, accelerato
                 if save_steps and state["step"] % save_steps == 0 and b + 1 < len(batches):
                     state.update(epoch=epoch, batch=b + 1)
                     if main:
-                        _save_checkpoint(fdir, raw, optimizer, scheduler, state)
+                        _save_checkpoint(pdir, raw, optimizer, scheduler, state)
                     accelerator.wait_for_everyone()
         state["loss"].append(float(np.mean(losses)) if losses else float("nan"))
         state.update(epoch=epoch + 1, batch=0)
         if main:
-            _save_checkpoint(fdir, raw, optimizer, scheduler, state)
-            console.print(f"fold {fold} epoch {epoch + 1}/{tc['epochs']}: loss {state['loss'][-1]:.4f} "
+            _save_checkpoint(pdir, raw, optimizer, scheduler, state)
+            console.print(f"{label} epoch {epoch + 1}/{tc['epochs']}: loss {state['loss'][-1]:.4f} "
                           f"({time.perf_counter() - t0:.0f} s)", highlight=False)
         accelerator.wait_for_everyone()
-    oof = predict_items(raw, held, encoder, collator, cfg["infer"]["batch_images"], accelerator,
-                        tc.get("workers", 0))
     if main:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(raw.model).items()}
-        save_file(tensors, str(fdir / ADAPTER))
-        (fdir / "oof.json").write_text(json.dumps(oof))
-        done = {"fold": fold, "n_train": len(train_items), "n_heldout": len(held), "steps": state["step"],
-                "epoch_loss": state["loss"], "seconds": round(time.perf_counter() - t0, 2), "processes": world}
-        (fdir / DONE).write_text(json.dumps(done, indent=1))
-        shutil.rmtree(fdir / "checkpoint", ignore_errors=True)
+        save_adapter(raw, pdir)
+        shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
     accelerator.wait_for_everyone()
-    return fdir
-
+    return raw, tokenizer, state

@@ -50,7 +50,11 @@ def expectation_mse(pred: torch.Tensor, target: torch.Tensor, task: torch.Tensor
 
 # ---------------------------------------------------------------------------------------------- model building
 def tiny_config(spec: dict[str, Any], tokenizer: Any) -> Qwen2_5_VLConfig:
-    """A small Qwen2.5-VL config (random init) whose vocabulary and special ids match ``tokenizer``."""
+    """A small Qwen2.5-VL config (random init) whose vocabulary and special ids match ``tokenizer``.
+
+    Vision blocks use full attention unless ``spec["fullatt_blocks"]`` lists fewer (the others then
+    attend within windows of ``spec["window_size"]`` pixels, as Qwen2.5-VL's do).
+    """
     vocab = ((len(tokenizer) + 63) // 64) * 64
     heads = spec["heads"]
     half = spec["text_hidden"] // heads // 2
@@ -67,8 +71,9 @@ def tiny_config(spec: dict[str, Any], tokenizer: Any) -> Qwen2_5_VLConfig:
     vision = dict(depth=spec["vision_depth"], hidden_size=spec["vision_hidden"], num_heads=spec["vision_heads"],
                   intermediate_size=spec["vision_intermediate"], out_hidden_size=spec["text_hidden"],
                   patch_size=spec["patch_size"], spatial_merge_size=spec["merge_size"], temporal_patch_size=2,
-                  window_size=spec["patch_size"] * spec["merge_size"] * 4,
-                  fullatt_block_indexes=list(range(spec["vision_depth"])), initializer_range=spec.get("init_std", 0.02))
+                  window_size=int(spec.get("window_size", spec["patch_size"] * spec["merge_size"] * 4)),
+                  fullatt_block_indexes=list(spec.get("fullatt_blocks", range(spec["vision_depth"]))),
+                  initializer_range=spec.get("init_std", 0.02))
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
 
 
@@ -169,11 +174,16 @@ class Example:
 
 
 class Collator:
-    """Examples -> model batch: patches, left-padded ids, masks, rope positions, feature indices, targets."""
+    """Examples -> model batch: patches, left-padded ids, masks, rope positions, feature indices, targets.
 
-    def __init__(self, tokenizer: Any, merge: int):
+    ``tasks``: which sequences to build per image: 0 the overall one, 1 one per element (both by
+    default; a separate overall or element model is trained and run on its own task only).
+    """
+
+    def __init__(self, tokenizer: Any, merge: int, tasks: tuple[int, ...] = (0, 1)):
         self.tok = tokenizer
         self.merge = merge
+        self.tasks = tuple(tasks)
         self.pad_id = tokenizer.pad_token_id
         self.image_id = single_token_id(tokenizer, IMAGE_PAD)
         self.prefix = tokenizer.encode(prefix_text(), add_special_tokens=False)
@@ -187,7 +197,8 @@ class Collator:
         offset = 0
         for ex in examples:
             n_img = int(ex.grid.prod()) // self.merge ** 2
-            for element in [None, *ex.elements]:
+            wanted = ([None] if 0 in self.tasks else []) + (list(ex.elements) if 1 in self.tasks else [])
+            for element in wanted:
                 suffix = self._suffix(suffix_text(ex.item, element))
                 seqs.append(self.prefix + [self.image_id] * n_img + list(suffix))
                 types.append([0] * len(self.prefix) + [1] * n_img + [0] * len(suffix))

@@ -5,12 +5,18 @@ context as text after it; the answer is the first token the assistant would gene
 
     <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\n
     <|vision_start|><|image_pad|>...<|vision_end|>T2I model: ...\\nPrompt type: ...\\nPrompt: ...\\n
+    Prompt ratings: meaningless ..., split confidence ..., attribute confidence ...\\n
     [Element: ...\\nCategory: ...\\n]INSTRUCTION<|im_end|>\\n<|im_start|>assistant\\n
+
+The prompt ratings are the data's own evaluation of the prompt (EvalMuse's ``promt_meaningless``,
+``split_confidence``, ``attribute_confidence``, averaged over annotators; the NTIRE phase inputs
+carry them too), written with two decimals, ``unknown`` where a record lacks one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..common.data import AlignItem, split_element
 
@@ -50,10 +56,21 @@ def prefix_text() -> str:
     return f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n<|vision_start|>"
 
 
+#: (item key, words in the context line) of the prompt ratings, in the order written.
+RATINGS = (("meaningless", "meaningless"), ("split_confidence", "split confidence"),
+           ("attribute_confidence", "attribute confidence"))
+
+
+def ratings_text(item: AlignItem) -> str:
+    """``meaningless 0.00, split confidence 4.33, attribute confidence 4.00`` (``unknown`` where absent)."""
+    return ", ".join(f"{words} {item.ratings[key]:.2f}" if key in item.ratings else f"{words} unknown"
+                     for key, words in RATINGS)
+
+
 def context_text(item: AlignItem) -> str:
-    """The structured context shared by both tasks: T2I model, prompt type, prompt."""
+    """The structured context shared by both tasks: T2I model, prompt type, prompt, the prompt's ratings."""
     model, kind = item.model or "unknown", item.prompt_type or "unknown"
-    return f"T2I model: {model}\nPrompt type: {kind}\nPrompt: {item.prompt}\n"
+    return f"T2I model: {model}\nPrompt type: {kind}\nPrompt: {item.prompt}\nPrompt ratings: {ratings_text(item)}\n"
 
 
 def suffix_text(item: AlignItem, element: str | None = None) -> str:
@@ -68,7 +85,8 @@ def suffix_text(item: AlignItem, element: str | None = None) -> str:
 
 def corpus(items: list[AlignItem]) -> list[str]:
     """Texts the offline tiny tokenizer is trained on: templates, contexts and element questions."""
-    texts = [prefix_text(), OVERALL_INSTRUCTION, ELEMENT_INSTRUCTION, "0 1 2 3 4 5"]
+    texts = [prefix_text(), OVERALL_INSTRUCTION, ELEMENT_INSTRUCTION, "0 1 2 3 4 5 6 7 8 9 .",
+             f"Prompt ratings: {ratings_text(AlignItem('', Path(), '', [], '', '', ''))}"]
     for item in items:
         texts.append(suffix_text(item))
         texts.extend(suffix_text(item, e) for e in item.elements)

@@ -21,14 +21,14 @@ from .folds import (
     ImageEncoder,
     console,
     image_spec,
-    load_adapter,
     load_base,
     make_accelerator,
-    predict_items,
+    model_parts,
+    predict_parts,
     prepare_base,
     train_fold,
 )
-from .model import Collator, Scorer, add_lora
+from .model import Scorer, add_lora
 from .stack import Preds, Stack, average, fit_stack
 
 #: Settings that may change between a run and its resumption (they do not change the result).
@@ -160,12 +160,10 @@ def fold_predictions(data: Path, split: str, weights: Path, device: str = "cpu",
     tokenizer, base = load_base(weights, cfg, acc.device)
     scorer = Scorer(add_lora(base, cfg["lora"]), tokenizer).to(acc.device)
     encoder = ImageEncoder(image_spec(cfg), cache=cfg["train"].get("cache_images", False))
-    collator = Collator(tokenizer, cfg["model"]["merge_size"])
     batch = batch_size or cfg["infer"]["batch_images"]
-    preds = []
-    for fold in range(k):
-        load_adapter(scorer, weights / f"fold_{fold}")
-        preds.append(predict_items(scorer, items, encoder, collator, batch, None, cfg["infer"].get("workers", 0)))
+    parts = model_parts(cfg)
+    preds = [predict_parts(scorer, items, encoder, tokenizer, cfg["model"]["merge_size"], weights / f"fold_{fold}",
+                           parts, batch, None, cfg["infer"].get("workers", 0)) for fold in range(k)]
     return items, preds
 
 

@@ -10,7 +10,8 @@ layout gives the same item types, so no baseline knows which one it reads:
 """
 
 from .align import align_items, read_align_inputs
-from .items import AlignItem, StructureItem, split_element
+from .items import PROMPT_RATING_FIELDS, AlignItem, StructureItem, prompt_ratings, split_element
 from .structure import structure_items
 
-__all__ = ["AlignItem", "StructureItem", "align_items", "read_align_inputs", "split_element", "structure_items"]
+__all__ = ["PROMPT_RATING_FIELDS", "AlignItem", "StructureItem", "align_items", "prompt_ratings", "read_align_inputs",
+           "split_element", "structure_items"]

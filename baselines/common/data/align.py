@@ -15,7 +15,7 @@ from typing import Any
 from ntire_t2iqa.data import build_align_reference
 from ntire_t2iqa.data.sources import DataLayoutError, TrackData, locate
 
-from .items import MAX_SHOWN, AlignItem, check_found, read_json
+from .items import MAX_SHOWN, AlignItem, check_found, prompt_ratings, read_json
 
 
 def _relative(img: str) -> bool:
@@ -77,6 +77,7 @@ def align_items(data: str | Path | TrackData, split: str) -> list[AlignItem]:
             elements=list(rec["element_score"]), prompt_id=str(rec.get("prompt_id", rec.get("prompt", ""))),
             model=img.split("/")[0] if "/" in img else "", prompt_type=str(rec.get("type") or ""),
             total=float(rec["total_score"]) if train else None,
-            element_scores={k: float(v) for k, v in rec["element_score"].items()} if train else None))
+            element_scores={k: float(v) for k, v in rec["element_score"].items()} if train else None,
+            ratings=prompt_ratings(rec)))
     check_found(missing, folder, len(records), "--train-images DIR" if train else "--images DIR")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,30 @@ def split_element(key: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (key, "")
 
 
+#: EvalMuse's ratings of the prompt itself (per annotator in training, averaged in the phase inputs) -> item key.
+#: ``promt_meaningless`` is spelled as released; ``prompt_meaningless`` is read too.
+PROMPT_RATING_FIELDS = {"promt_meaningless": "meaningless", "prompt_meaningless": "meaningless",
+                        "split_confidence": "split_confidence", "attribute_confidence": "attribute_confidence"}
+
+
+def prompt_ratings(record: dict[str, Any]) -> dict[str, float]:
+    """The prompt ratings a record holds (a number, or the mean of a list of numbers); others left out."""
+    out: dict[str, float] = {}
+    for field_name, key in PROMPT_RATING_FIELDS.items():
+        value = record.get(field_name)
+        values = value if isinstance(value, list) else [value]
+        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+            out.setdefault(key, float(np.mean(values)))
+    return out
+
+
 @dataclass(frozen=True)
 class AlignItem:
-    """One Track 1 image: its file, prompt, element keys and (train only) targets."""
+    """One Track 1 image: its file, prompt, element keys, the prompt's ratings and (train only) targets.
+
+    ``ratings``: :data:`PROMPT_RATING_FIELDS` the data provides (``meaningless``, ``split_confidence``,
+    ``attribute_confidence``), averaged over annotators; empty when the split's records lack them.
+    """
 
     img_path: str
     image_file: Path
@@ -40,6 +61,7 @@ class AlignItem:
     prompt_type: str
     total: float | None = None
     element_scores: dict[str, float] | None = None
+    ratings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
