@@ -78,3 +78,38 @@ def random_structure(n: int, seed: int = 0, pred_size: int = 448) -> tuple[dict,
         ref[f"img_{i:04d}"] = {"score": mos, "pred_area": gm}
         sub[f"img_{i:04d}"] = {"score": mos + float(rng.normal(0, 0.7)), "pred_area": pm}
     return sub, ref
+
+
+def square_mask(x: int, y: int, k: int, size: int = 512, value: int = 1, into: np.ndarray | None = None) -> np.ndarray:
+    """A ``k`` x ``k`` square of ``value`` at column ``x``, row ``y``: drawn into ``into``, or a new uint8 mask."""
+    mask = np.zeros((size, size), np.uint8) if into is None else into
+    mask[y:y + k, x:x + k] = value
+    return mask
+
+
+def rect_mask(x: int, y: int, w: int, h: int, size: int = 512) -> np.ndarray:
+    """A uint8 0/1 mask with one ``w`` x ``h`` rectangle at column ``x``, row ``y``."""
+    mask = np.zeros((size, size), np.uint8)
+    mask[y:y + h, x:x + w] = 1
+    return mask
+
+
+def press_to_edge(mask: np.ndarray, k: int, edge: int, at: int) -> np.ndarray:
+    """Set a ``k`` x ``k`` square against edge 0 (top), 1 (bottom), 2 (left) or 3 (right), ``at`` along it."""
+    if edge == 0:
+        mask[:k, at:at + k] = 1
+    elif edge == 1:
+        mask[-k:, at:at + k] = 1
+    elif edge == 2:
+        mask[at:at + k, :k] = 1
+    else:
+        mask[at:at + k, -k:] = 1
+    return mask
+
+
+def noisy_align(sub: list[dict[str, Any]], noise: float, seed: int) -> list[dict[str, Any]]:
+    """Track 1 records with Gaussian noise on the totals (sd ``noise``) and the element scores (sd ``noise / 3``)."""
+    rng = np.random.default_rng(seed)
+    return [{**r, "total_score": r["total_score"] + float(rng.normal(0, noise)),
+             "element_score": {k: float(np.clip(v + rng.normal(0, noise / 3), 0, 1))
+                               for k, v in r["element_score"].items()}} for r in sub]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from helpers import square_mask
 
 README_OK = (
     "runtime per image [s] : 0.52\n"
@@ -59,21 +60,15 @@ def align_records() -> list[dict[str, Any]]:
             for i in range(len(ALIGN_REF_TOTALS))]
 
 
-def _square(size: int, lo: int, hi: int) -> np.ndarray:
-    m = np.zeros((size, size), np.uint8)
-    m[lo:hi, lo:hi] = 1
-    return m
-
-
 def structure_reference() -> dict[str, dict[str, Any]]:
     """gt.pkl content with distinctive scores."""
-    return {f"img{i}": {"score": s, "pred_area": _square(512, 40 * i + 10, 40 * i + 90)}
+    return {f"img{i}": {"score": s, "pred_area": square_mask(40 * i + 10, 40 * i + 10, 80)}
             for i, s in enumerate(STRUCTURE_REF_SCORES)}
 
 
 def structure_preds(score_type: Callable[[float], Any] = float) -> dict[str, dict[str, Any]]:
     """A valid Track 2 submission for :func:`structure_reference`."""
-    return {f"img{i}": {"score": score_type(1.0 + i), "pred_area": _square(448, 35 * i + 10, 35 * i + 80)}
+    return {f"img{i}": {"score": score_type(1.0 + i), "pred_area": square_mask(35 * i + 10, 35 * i + 10, 70, 448)}
             for i in range(len(STRUCTURE_REF_SCORES))}
 
 
@@ -466,7 +461,7 @@ def json_cases() -> list[Case]:
 
 
 def _entry(**kw: Any) -> dict[str, Any]:
-    e = {"score": 2.0, "pred_area": _square(448, 10, 80)}
+    e = {"score": 2.0, "pred_area": square_mask(10, 10, 70, 448)}
     e.update(kw)
     return {k: v for k, v in e.items() if v is not _DROP}
 

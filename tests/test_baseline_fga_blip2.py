@@ -23,7 +23,7 @@ from baselines.fga_blip2.model import build_model  # noqa: E402
 from baselines.fga_blip2.text import clean_prompt, element_scores, element_text, encode_prompt, locate, training_targets  # noqa: E402
 from baselines.fga_blip2.tokenizer import build_tokenizer  # noqa: E402
 from ntire_t2iqa import score, validate  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
 
 SIZE = SynthSize(align_prompts=(8, 4, 4), images_per_prompt=3, structure_images=(0, 4, 4))
 MICRO = {
@@ -40,10 +40,8 @@ MICRO = {
 
 
 @pytest.fixture(scope="module")
-def challenge(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fga") / "challenge"
-    synthesize(root, seed=3, size=SIZE, workers=1, progress=False, tracks=("align",))
-    return ChallengePaths(root)
+def challenge(synth_challenge):
+    return ChallengePaths(synth_challenge(3, SIZE, ("align",)))
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from baselines.rahf.model import build_model, resize_position_table, text_config
 from baselines.rahf.predict import THRESHOLD, heatmap_to_mask  # noqa: E402
 from baselines.rahf.train import load_run_state as load_state  # noqa: E402
 from ntire_t2iqa import score, validate  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
 
 MICRO: dict[str, Any] = {
     "name": "micro",
@@ -54,12 +55,9 @@ def micro(**train_overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data(synth_challenge: Callable[..., Path]) -> Path:
     """A Track 2 synthetic challenge: 48 train, 8 val, 8 test images."""
-    root = tmp_path_factory.mktemp("rahf_data")
-    synthesize(root, seed=3, size=SynthSize((0, 4, 4), 1, (48, 8, 8)), workers=1, progress=False,
-               tracks=("structure",))
-    return root
+    return synth_challenge(3, SynthSize((0, 4, 4), 1, (48, 8, 8)), ("structure",))
 
 
 @pytest.fixture(scope="session")

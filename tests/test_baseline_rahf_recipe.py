@@ -10,6 +10,7 @@ from __future__ import annotations
 import colorsys
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from baselines.rahf.augment import adjust_hue, augment_item, color_jitter, crop_
 from baselines.rahf.inputs import StructureSet, precision_context  # noqa: E402
 from baselines.rahf.predict import load_run, predict_items, submitted_score  # noqa: E402
 from baselines.rahf.train import load_run_state, phases, schedule  # noqa: E402
-from ntire_t2iqa.data import SynthSize, synthesize  # noqa: E402
+from ntire_t2iqa.data import SynthSize  # noqa: E402
 
 MICRO: dict[str, Any] = {
     "name": "micro", "image_size": 32, "patch_size": 8, "width": 32,
@@ -44,11 +45,8 @@ MICRO: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("rahf_recipe")
-    synthesize(root, seed=4, size=SynthSize((0, 4, 4), 1, (48, 4, 4)), workers=1, progress=False,
-               tracks=("structure",))
-    return root
+def data(synth_challenge: Callable[..., Path]) -> Path:
+    return synth_challenge(4, SynthSize((0, 4, 4), 1, (48, 4, 4)), ("structure",))
 
 
 def _picture(seed: int = 0, size: int = 48) -> np.ndarray:

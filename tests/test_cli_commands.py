@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import align_zip, random_align, structure_zip
+from helpers import align_zip, noisy_align, random_align, structure_zip
 from naive_official import score_align
 
 from ntire_t2iqa import score
@@ -32,13 +32,6 @@ PLAN = [("n-dev.zip", "north", "2025-02-01T10:00:00Z", "dev", 0.2),
         ("s-test1.zip", "south", "2025-03-02T09:00:00Z", "test", 0.5),
         ("s-test2.zip", "south", "2025-03-03T09:00:00Z", "test", 2.5),
         ("e-dev.zip", "east", "2025-02-02T10:00:00Z", "dev", 0.8)]
-
-
-def _noisy(sub: list[dict], noise: float, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    return [{**r, "total_score": r["total_score"] + float(rng.normal(0, noise)),
-             "element_score": {k: float(np.clip(v + rng.normal(0, noise / 4), 0, 1))
-                               for k, v in r["element_score"].items()}} for r in sub]
 
 
 def _invoke(*args: str) -> str:
@@ -57,7 +50,7 @@ def challenge(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rows = ["path,team,leader,submitted_at,phase"]
     records = {}
     for k, (name, team, when, phase, noise) in enumerate(PLAN):
-        records[name] = _noisy(sub, noise, seed=k)
+        records[name] = noisy_align(sub, noise, seed=k)
         align_zip(tmp / "subs" / name, records[name])
         rows.append(f"subs/{name},{team},Leader {team},{when},{phase}")
     (tmp / "m.csv").write_text("\n".join(rows) + "\n")
@@ -236,8 +229,8 @@ def test_rerank_after_the_reference_or_the_fit_changes(tmp_path: Path) -> None:
     sub, ref = random_align(30, seed=23)
     (tmp_path / "subs" / "north").mkdir(parents=True)
     (tmp_path / "subs" / "south").mkdir(parents=True)
-    zips = [align_zip(tmp_path / "subs" / "north" / "s.zip", _noisy(sub, 0.4, 1)),
-            align_zip(tmp_path / "subs" / "south" / "s.zip", _noisy(sub, 0.9, 2))]
+    zips = [align_zip(tmp_path / "subs" / "north" / "s.zip", noisy_align(sub, 0.4, 1)),
+            align_zip(tmp_path / "subs" / "south" / "s.zip", noisy_align(sub, 0.9, 2))]
     first, fixed = tmp_path / "eval.json", tmp_path / "eval_fixed.json"
     first.write_text(json.dumps(ref))
     corrected = [dict(r) for r in ref]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ntire_t2iqa.cli import main
-from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds, synthesize
+from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds
 from ntire_t2iqa.data.folds import assign_folds, fold_assignment
 from ntire_t2iqa.errors import ReferenceDataError
 
@@ -16,10 +16,8 @@ SIZE = SynthSize(align_prompts=(20, 4, 4), images_per_prompt=3, structure_images
 
 
 @pytest.fixture(scope="module")
-def challenge(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folds") / "challenge"
-    synthesize(root, seed=1, size=SIZE, workers=1, progress=False)
-    return ChallengePaths(root)
+def challenge(synth_challenge):
+    return ChallengePaths(synth_challenge(1, SIZE))
 
 
 def _check_partition(folds, records_by_image, group_of):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ntire_t2iqa import score, validate
 from ntire_t2iqa.cli import main
-from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize, write_trivial
+from ntire_t2iqa.data import ChallengePaths, SynthSize, write_trivial
 from ntire_t2iqa.data.trivial import readme_text
 from ntire_t2iqa.tracks.common import README_KEYS, check_readme
 
@@ -17,10 +17,8 @@ SIZE = SynthSize(align_prompts=(4, 12, 12), images_per_prompt=3, structure_image
 
 
 @pytest.fixture(scope="module")
-def challenge(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trivial") / "challenge"
-    synthesize(root, seed=5, size=SIZE, workers=1, progress=False)
-    return ChallengePaths(root)
+def challenge(synth_challenge):
+    return ChallengePaths(synth_challenge(5, SIZE))
 
 
 @pytest.fixture(scope="module")

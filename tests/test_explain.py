@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import align_zip, random_align, random_structure, structure_zip
+from helpers import align_zip, random_align, random_structure, square_mask, structure_zip
 from scipy import optimize, stats
 
 from ntire_t2iqa import score
@@ -168,21 +168,16 @@ def test_best_threshold_is_the_brute_force_optimum(seed) -> None:
 # --------------------------------------------------------------------------- Track 2, hand-computed
 
 
-def _square(m, x, y, k):
-    m[y:y + k, x:x + k] = 1
-    return m
-
-
 def _structure_case(tmp_path):
     z = lambda: np.zeros((512, 512), np.uint8)  # noqa: E731
-    ref = {"a": {"score": 1.0, "pred_area": _square(_square(z(), 100, 100, 40), 400, 400, 10)},  # 10x10: dropped
-           "b": {"score": 2.0, "pred_area": _square(_square(z(), 10, 10, 30), 300, 300, 30)},
+    ref = {"a": {"score": 1.0, "pred_area": square_mask(400, 400, 10, into=square_mask(100, 100, 40))},  # 10x10 dropped
+           "b": {"score": 2.0, "pred_area": square_mask(300, 300, 30, into=square_mask(10, 10, 30))},
            "c": {"score": 3.0, "pred_area": z()}}
-    pa = _square(_square(z(), 105, 105, 40), 300, 300, 30)
+    pa = square_mask(300, 300, 30, into=square_mask(105, 105, 40))
     for x in (20, 40, 60):
-        _square(pa, x, 480, 5)  # specks of contour area 16, dropped
+        square_mask(x, 480, 5, into=pa)  # specks of contour area 16, dropped
     sub = {"a": {"score": 1.5, "pred_area": pa}, "b": {"score": 2.5, "pred_area": z()},
-           "c": {"score": 2.0, "pred_area": _square(z(), 200, 200, 20)}}
+           "c": {"score": 2.0, "pred_area": square_mask(200, 200, 20)}}
     (tmp_path / "gt.pkl").write_bytes(pickle.dumps(ref))
     return structure_zip(tmp_path / "sub.zip", sub), tmp_path / "gt.pkl", sub, ref
 

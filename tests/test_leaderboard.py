@@ -12,19 +12,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-from helpers import align_zip, random_align
+from helpers import align_zip, noisy_align, random_align
 
 from ntire_t2iqa import score
 from ntire_t2iqa.leaderboard import rank, render
-
-
-def _noisy(sub, noise, seed):
-    rng = np.random.default_rng(seed)
-    return [{**r, "total_score": r["total_score"] + float(rng.normal(0, noise)),
-             "element_score": {k: float(np.clip(v + rng.normal(0, noise / 3), 0, 1))
-                               for k, v in r["element_score"].items()}} for r in sub]
 
 
 @pytest.fixture()
@@ -38,7 +30,7 @@ def challenge(tmp_path):
     for t, (team, noises) in enumerate(plan.items()):
         (root / team).mkdir(parents=True)
         for k, noise in enumerate(noises):
-            z = align_zip(root / team / f"s{k}.zip", _noisy(sub, noise, seed=10 * t + k))
+            z = align_zip(root / team / f"s{k}.zip", noisy_align(sub, noise, seed=10 * t + k))
             os.utime(z, (t0 + 100 * k + t, t0 + 100 * k + t))
     bad = align_zip(root / "delta" / "broken.zip", sub[:-1])
     os.utime(bad, (t0 + 999, t0 + 999))
@@ -87,7 +79,7 @@ def test_ties_go_to_the_earlier_submission(tmp_path) -> None:
     manifest = tmp_path / "m.csv"
     for name in ("late", "early"):
         (tmp_path / name).mkdir()
-        align_zip(tmp_path / name / "a.zip", _noisy(sub, 0.5, seed=1))  # identical content
+        align_zip(tmp_path / name / "a.zip", noisy_align(sub, 0.5, seed=1))  # identical content
     manifest.write_text("path,team,leader,submitted_at,phase\n"
                         "late/a.zip,late,L,2025-03-21T10:00:00Z,test\n"
                         "early/a.zip,early,E,2025-03-20T10:00:00Z,test\n"
@@ -149,7 +141,7 @@ def test_killed_run_resumes_to_the_same_leaderboard(tmp_path, kill_after) -> Non
     for t in range(6):
         (root / f"team{t}").mkdir(parents=True)
         for k in range(5):
-            align_zip(root / f"team{t}" / f"s{k}.zip", _noisy(sub, 0.3 + 0.2 * t + 0.1 * k, seed=100 * t + k))
+            align_zip(root / f"team{t}" / f"s{k}.zip", noisy_align(sub, 0.3 + 0.2 * t + 0.1 * k, seed=100 * t + k))
     clean_db, killed_db = tmp_path / "clean.db", tmp_path / "killed.db"
     rank(root, "align", tmp_path / "eval.json", clean_db)
     cmd = [sys.executable, "-m", "ntire_t2iqa", "rank", str(root), "--track", "align",

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import align_zip, random_align, random_structure, structure_zip, write_zip
+from helpers import align_zip, random_align, random_structure, square_mask, structure_zip, write_zip
 from naive_official import fitted_plcc, score_structure
 from scipy import stats
 
@@ -93,26 +93,20 @@ def test_output_json_with_a_bom_warns_that_the_official_program_fails(tmp_path: 
     assert not any("byte-order mark" in p.what for p in validate(align_zip(tmp_path / "p.zip", sub), "align").problems)
 
 
-def _square(value: int, x: int, y: int, k: int, into: np.ndarray | None = None) -> np.ndarray:
-    m = np.zeros((512, 512), np.uint8) if into is None else into
-    m[y:y + k, x:x + k] = value
-    return m
-
-
 def test_giou_with_a_graded_reference_counts_only_pixels_equal_to_1(tmp_path: Path) -> None:
     ref = {
-        "a": {"score": 1.0, "pred_area": _square(255, 100, 100, 40)},                       # no pixel equals 1
-        "b": {"score": 2.0, "pred_area": _square(1, 100, 100, 40)},                         # 0/1
-        "c": {"score": 3.0, "pred_area": _square(64, 230, 200, 30, _square(1, 200, 200, 30))},  # 1 and 64
+        "a": {"score": 1.0, "pred_area": square_mask(100, 100, 40, value=255)},   # no pixel equals 1
+        "b": {"score": 2.0, "pred_area": square_mask(100, 100, 40)},              # 0/1
+        "c": {"score": 3.0, "pred_area": square_mask(230, 200, 30, value=64, into=square_mask(200, 200, 30))},  # 1, 64
         "d": {"score": 4.0, "pred_area": np.zeros((512, 512), np.uint8)},
-        "e": {"score": 5.0, "pred_area": _square(180, 300, 300, 20)},
+        "e": {"score": 5.0, "pred_area": square_mask(300, 300, 20, value=180)},
     }
     sub = {
-        "a": {"score": 1.2, "pred_area": _square(1, 100, 100, 40)},
-        "b": {"score": 1.9, "pred_area": _square(1, 100, 100, 40)},
-        "c": {"score": 3.3, "pred_area": _square(1, 200, 200, 60)},  # covers both levels: 60 x 30 of the 60 x 60
+        "a": {"score": 1.2, "pred_area": square_mask(100, 100, 40)},
+        "b": {"score": 1.9, "pred_area": square_mask(100, 100, 40)},
+        "c": {"score": 3.3, "pred_area": square_mask(200, 200, 60)},  # covers both levels: 60 x 30 of the 60 x 60
         "d": {"score": 3.8, "pred_area": np.zeros((512, 512), np.uint8)},
-        "e": {"score": 5.1, "pred_area": _square(1, 300, 300, 20)},
+        "e": {"score": 5.1, "pred_area": square_mask(300, 300, 20)},
     }
     (tmp_path / "gt.pkl").write_bytes(pickle.dumps(ref))
     got = score(sub, tmp_path / "gt.pkl", track="structure", plcc_fit="none")

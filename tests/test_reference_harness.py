@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import align_zip, blob_mask, structure_zip
+from helpers import align_zip, blob_mask, press_to_edge, rect_mask, structure_zip
 from naive_official import score_align, score_structure
 
 from ntire_t2iqa import score
@@ -59,15 +59,7 @@ def _frame_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     if rng.random() < 0.6:
         k = int(rng.integers(10, size // 4))
         edge = int(rng.integers(0, 4))
-        at = int(rng.integers(0, size - k))
-        if edge == 0:
-            mask[:k, at:at + k] = 1
-        elif edge == 1:
-            mask[-k:, at:at + k] = 1
-        elif edge == 2:
-            mask[at:at + k, :k] = 1
-        else:
-            mask[at:at + k, -k:] = 1
+        press_to_edge(mask, k, edge, int(rng.integers(0, size - k)))
     return mask
 
 
@@ -119,12 +111,6 @@ def test_element_threshold_is_inclusive_at_exactly_one_half(tmp_path: Path) -> N
     assert got.acc == score_align(sub, ref)["acc"]
 
 
-def _rect(x: int, y: int, w: int, h: int) -> np.ndarray:
-    mask = np.zeros((512, 512), np.uint8)
-    mask[y:y + h, x:x + w] = 1
-    return mask
-
-
 def _counts(tmp_path: Path, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Score images given as (prediction mask, reference mask) (at least 4: the logistic fit needs 4 points);
     return the metrics, after checking that the plain program counts the same."""
@@ -141,9 +127,9 @@ def _counts(tmp_path: Path, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
 def test_region_iou_must_exceed_one_tenth(tmp_path: Path, width: int, hit: bool) -> None:
     # reference 50 x 20 at x 0..49; prediction width x 20 at x 40..: overlap 10 x 20 = 200 pixels,
     # union 1000 + 20 width - 200: IoU 200/1980 > 0.1, exactly 200/2000 = 0.1, 200/2020 < 0.1
-    pred, gt = _rect(140, 100, width, 20), _rect(100, 100, 50, 20)
+    pred, gt = rect_mask(140, 100, width, 20), rect_mask(100, 100, 50, 20)
     assert (200 / (1000 + 20 * width - 200) > 0.1) == hit
-    spare = (_rect(300, 300, 30, 30), _rect(300, 300, 30, 30))  # one certain hit in another image
+    spare = (rect_mask(300, 300, 30, 30), rect_mask(300, 300, 30, 30))  # one certain hit in another image
     got = _counts(tmp_path, [(pred, gt), spare, spare, spare])
     assert got["precision"] == (4 if hit else 3) / 4
     assert got["recall"] == 1 - (0 if hit else 1) / 4
@@ -154,8 +140,8 @@ def test_predicted_regions_must_exceed_the_area_floor(tmp_path: Path, w: int, h:
     # a w x h block of pixels traces a contour of area (w - 1)(h - 1): 157 (dropped), 158 and 158 (kept);
     # the floor 512 * 512 * 0.0006 = 157.2864 lies between
     assert ((w - 1) * (h - 1) > 512 * 512 * 0.0006) == counted
-    pred = _rect(50, 50, w, h)
-    spare = (_rect(300, 300, 30, 30), _rect(300, 300, 30, 30))
+    pred = rect_mask(50, 50, w, h)
+    spare = (rect_mask(300, 300, 30, 30), rect_mask(300, 300, 30, 30))
     got = _counts(tmp_path, [(pred, np.zeros((512, 512), np.uint8)), spare, spare, spare])
     assert got["precision"] == (3 / 4 if counted else 1.0)
 
@@ -164,7 +150,7 @@ def test_predicted_regions_must_exceed_the_area_floor(tmp_path: Path, w: int, h:
 def test_reference_regions_must_exceed_150(tmp_path: Path, w: int, h: int, counted: bool) -> None:
     # contour areas: 15 x 10 = 150 (dropped, exactly at the floor), 151 x 1 and 16 x 10 (kept)
     assert ((w - 1) * (h - 1) > 150) == counted
-    gt = _rect(50, 50, w, h)
-    spare = (_rect(300, 300, 30, 30), _rect(300, 300, 30, 30))
+    gt = rect_mask(50, 50, w, h)
+    spare = (rect_mask(300, 300, 30, 30), rect_mask(300, 300, 30, 30))
     got = _counts(tmp_path, [(np.zeros((512, 512), np.uint8), gt), spare, spare, spare])
     assert got["recall"] == (1 - 1 / 4 if counted else 1.0)

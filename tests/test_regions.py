@@ -5,15 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from helpers import blob_mask
+from helpers import blob_mask, press_to_edge, square_mask
 
 from ntire_t2iqa import regions
-
-
-def _square(size: int, x: int, y: int, k: int) -> np.ndarray:
-    m = np.zeros((size, size), np.uint8)
-    m[y:y + k, x:x + k] = 1
-    return m
 
 
 def _full_frame_iou(c1: np.ndarray, c2: np.ndarray) -> float:
@@ -43,7 +37,7 @@ def test_cropped_iou_equals_full_frame_iou(seed: int) -> None:
 def test_contour_area_thresholds() -> None:
     # contourArea of a filled k x k square is (k - 1)^2: 13 -> 144 (dropped by both), 14 -> 169 (kept by both)
     for k, kept in [(13, 0), (14, 1)]:
-        m = _square(512, 50, 50, k)
+        m = square_mask(50, 50, k)
         assert len(regions.regions(m, regions.PRED_MIN_AREA)[0]) == kept
         assert len(regions.regions(m, regions.GT_MIN_AREA)[0]) == kept
     # 13.5^2 = 182.25 area would not be a square; use a 12 x 15 rectangle: 11 * 14 = 154: kept as gt, dropped as pred
@@ -54,8 +48,8 @@ def test_contour_area_thresholds() -> None:
 
 
 def test_match_image_hand_computed() -> None:
-    gt = _square(512, 100, 100, 20) > 0
-    pred = np.maximum(_square(512, 105, 100, 20), _square(512, 300, 300, 30))
+    gt = square_mask(100, 100, 20) > 0
+    pred = np.maximum(square_mask(105, 100, 20), square_mask(300, 300, 30))
     # filled squares: 20x20 = 400 px each, overlap 15 x 20 = 300 -> IoU 300 / 500 = 0.6 (hit); far square: miss
     m = regions.match_image(pred, gt)
     assert (m.n_pred, m.n_pred_hit, m.n_gt, m.n_gt_missed) == (2, 1, 1, 0)
@@ -66,15 +60,15 @@ def test_match_image_hand_computed() -> None:
 def test_iou_threshold_is_strict() -> None:
     # Two 20x20 squares overlapping by 2 columns (40 px) vs 3 columns (60 px):
     # IoU = 40 / 760 = 0.0526 (miss) and 60 / 740 = 0.081 (miss); 20x20 with 8 columns: 160/640 = 0.25 (hit)
-    gt = _square(512, 100, 100, 20) > 0
+    gt = square_mask(100, 100, 20) > 0
     for shift, hit in [(18, 0), (17, 0), (12, 1)]:
-        m = regions.match_image(_square(512, 100 + shift, 100, 20), gt)
+        m = regions.match_image(square_mask(100 + shift, 100, 20), gt)
         assert (m.n_pred_hit, m.n_gt - m.n_gt_missed) == (hit, hit)
 
 
 def test_one_prediction_hits_two_references_and_vice_versa() -> None:
     # one wide prediction covering two references: both references hit, one prediction hit
-    gt = np.maximum(_square(512, 100, 100, 20), _square(512, 124, 100, 20)) > 0
+    gt = np.maximum(square_mask(100, 100, 20), square_mask(124, 100, 20)) > 0
     pred = np.zeros((512, 512), np.uint8)
     pred[100:120, 100:144] = 1
     m = regions.match_image(pred, gt)
@@ -140,15 +134,7 @@ def _edge_blobs(rng: np.random.Generator, size: int) -> np.ndarray:
     for _ in range(int(rng.integers(0, 3))):
         k = int(rng.integers(5, 60))
         at = int(rng.integers(0, size - k))
-        side = int(rng.integers(0, 4))
-        if side == 0:
-            m[:k, at:at + k] = 1
-        elif side == 1:
-            m[-k:, at:at + k] = 1
-        elif side == 2:
-            m[at:at + k, :k] = 1
-        else:
-            m[at:at + k, -k:] = 1
+        press_to_edge(m, k, int(rng.integers(0, 4)), at)
     if rng.random() < 0.5:
         m[rng.integers(0, size, 2), rng.integers(0, size, 2)] = 1
     return m

@@ -7,7 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-from helpers import random_structure, structure_zip
+from helpers import random_structure, square_mask, structure_zip
 
 from ntire_t2iqa import SubmissionError, score, validate
 
@@ -18,24 +18,18 @@ def _gt_file(tmp_path, ref):
     return path
 
 
-def _square(size, x, y, k):
-    m = np.zeros((size, size), np.uint8)
-    m[y:y + k, x:x + k] = 1
-    return m
-
-
 def test_hand_computed_counts_pooled_over_images(tmp_path) -> None:
     ref = {
-        "a": {"score": 1.0, "pred_area": _square(512, 100, 100, 20)},
-        "b": {"score": 2.0, "pred_area": np.maximum(_square(512, 10, 10, 30), _square(512, 300, 300, 30))},
+        "a": {"score": 1.0, "pred_area": square_mask(100, 100, 20)},
+        "b": {"score": 2.0, "pred_area": np.maximum(square_mask(10, 10, 30), square_mask(300, 300, 30))},
         "c": {"score": 3.0, "pred_area": np.zeros((512, 512), np.uint8)},
         "d": {"score": 4.0, "pred_area": np.zeros((512, 512), np.uint8)},
     }
     sub = {
-        "a": {"score": 0.1, "pred_area": _square(512, 105, 100, 20)},          # 1 pred, hit
-        "b": {"score": 0.2, "pred_area": _square(512, 12, 12, 30)},            # 1 pred hit, 1 gt missed
-        "c": {"score": 0.4, "pred_area": _square(512, 200, 200, 40)},          # 1 false region
-        "d": {"score": 0.3, "pred_area": _square(512, 200, 200, 12)},          # too small to count
+        "a": {"score": 0.1, "pred_area": square_mask(105, 100, 20)},          # 1 pred, hit
+        "b": {"score": 0.2, "pred_area": square_mask(12, 12, 30)},            # 1 pred hit, 1 gt missed
+        "c": {"score": 0.4, "pred_area": square_mask(200, 200, 40)},          # 1 false region
+        "d": {"score": 0.3, "pred_area": square_mask(200, 200, 12)},          # too small to count
     }
     result = score(structure_zip(tmp_path / "s.zip", sub), _gt_file(tmp_path, ref), track="structure",
                    plcc_fit="none")
@@ -175,7 +169,7 @@ def test_reference_pickle_never_runs_code_and_broken_ones_are_the_organizers(tmp
     from ntire_t2iqa import ReferenceDataError, load_reference
 
     marker = tmp_path / "marker"
-    good = pickle.dumps({"a": {"score": 1.0, "pred_area": _square(512, 10, 10, 30)}})
+    good = pickle.dumps({"a": {"score": 1.0, "pred_area": square_mask(10, 10, 30)}})
     cases = {
         "calls os.system": hostile.reduce_pickle(os.system, f"touch {marker}"),
         "truncated": good[: len(good) // 2],
