@@ -46,6 +46,21 @@ PLCC_FITS = ("official", "logistic4", "poly3", "none")
 #: What "official" means per track: Track 1 fits ground truth -> prediction, Track 2 the reverse.
 OFFICIAL_FIT = {"align": "logistic4_gt_to_pred", "structure": "logistic4"}
 
+
+
+def resolve_fit(track: str, fit: str) -> str:
+    """The fit :func:`plcc_with_notes` runs for ``--plcc-fit fit`` on ``track``: the one place that decides it.
+
+    ``official`` becomes the track's own direction (:data:`OFFICIAL_FIT`: Track 1 fits reference ->
+    prediction, Track 2 prediction -> reference); any other choice is returned as it is.
+    """
+    if track not in OFFICIAL_FIT:
+        raise ValueError(f"unknown track {track!r}; choose one of {', '.join(OFFICIAL_FIT)}")
+    if fit not in PLCC_FITS:
+        raise ValueError(f"unknown PLCC fit {fit!r}; choose one of {', '.join(PLCC_FITS)}")
+    return OFFICIAL_FIT[track] if fit == "official" else fit
+
+
 ELEMENT_THRESHOLD = 0.5
 F1_EPS = 1e-10
 MAXFEV = 100_000_000

@@ -13,8 +13,8 @@ from helpers import align_zip, random_align, random_structure, structure_zip
 from ntire_t2iqa import score
 from ntire_t2iqa.cli import main
 
-ALIGN_KEYS = {"track", "main_score", "srcc", "plcc", "plcc_fit", "n_images", "warnings", "acc"}
-STRUCTURE_KEYS = {"track", "main_score", "srcc", "plcc", "plcc_fit", "n_images", "warnings",
+ALIGN_KEYS = {"track", "main_score", "srcc", "plcc", "plcc_fit", "plcc_fit_used", "n_images", "warnings", "acc"}
+STRUCTURE_KEYS = {"track", "main_score", "srcc", "plcc", "plcc_fit", "plcc_fit_used", "n_images", "warnings",
                   "f1", "precision", "recall", "giou"}
 
 

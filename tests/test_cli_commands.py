@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import align_zip, noisy_align, random_align, structure_zip
-from naive_official import score_align
+from helpers import align_zip, noisy_align, random_align, random_structure, structure_zip
+from naive_official import fitted_plcc, score_align
 
-from ntire_t2iqa import score
+from ntire_t2iqa import metrics, score
 from ntire_t2iqa.cli import main
 from ntire_t2iqa.leaderboard import stored_scope
 from ntire_t2iqa.leaderboard.store import Store
@@ -305,3 +306,30 @@ def test_max_pkl_mib_sets_the_pickle_limit(tmp_path: Path) -> None:
     (problem,) = json.loads(refused.stdout)["errors"]
     assert problem["where"] == "output.pkl" and "1.0 MiB" in problem["what"]
     assert CliRunner().invoke(main, [*base, "--max-pkl-mib", "2"]).exit_code == 0
+
+
+@pytest.mark.parametrize("track,want", [("align", "logistic4_gt_to_pred"), ("structure", "logistic4")])
+def test_the_result_names_the_fit_direction_it_used(tmp_path: Path, track: str, want: str) -> None:
+    if track == "align":
+        sub, ref = random_align(40, seed=9)
+        (tmp_path / "eval.json").write_text(json.dumps(ref))
+        zip_path, ref_path = align_zip(tmp_path / "s.zip", sub), tmp_path / "eval.json"
+        gt = [r["total_score"] for r in sorted(ref, key=lambda r: r["img_path"])]
+        pred = [r["total_score"] for r in sorted(sub, key=lambda r: r["img_path"])]
+        expected = fitted_plcc(gt, pred)  # Track 1: reference -> prediction
+    else:
+        sub, ref = random_structure(12, seed=9)
+        (tmp_path / "gt.pkl").write_bytes(pickle.dumps(ref))
+        zip_path, ref_path = structure_zip(tmp_path / "s.zip", sub), tmp_path / "gt.pkl"
+        gt = [ref[k]["score"] for k in sorted(ref)]
+        pred = [sub[k]["score"] for k in sorted(sub)]
+        expected = fitted_plcc(pred, gt)  # Track 2: prediction -> reference
+    assert metrics.resolve_fit(track, "official") == want
+    assert metrics.resolve_fit(track, "poly3") == "poly3"
+    payload = json.loads(_invoke("score", str(zip_path), "--track", track, "--ref", str(ref_path), "--json"))
+    assert (payload["plcc_fit"], payload["plcc_fit_used"]) == ("official", want)
+    assert payload["plcc"] == pytest.approx(expected, abs=1e-9)
+    other = fitted_plcc(pred, gt) if track == "align" else fitted_plcc(gt, pred)
+    assert abs(other - expected) > 1e-6  # the other direction would be caught
+    with pytest.raises(ValueError, match="unknown PLCC fit"):
+        metrics.resolve_fit(track, "logistic5")

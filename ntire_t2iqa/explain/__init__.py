@@ -56,7 +56,7 @@ def explain(submission: PathLike, reference: Any, track: str, images: PathLike |
     """
     evaluation = evaluate(submission, reference, track, plcc_fit, limits)
     result = evaluation.result
-    fit_mode = metrics.OFFICIAL_FIT[track] if plcc_fit == "official" else plcc_fit
+    fit_mode = metrics.resolve_fit(track, plcc_fit)
     folder = Path(images) if images is not None else None
     if track == "align":
         data = align.analyse(result, evaluation.reference, fit_mode, top)

@@ -119,7 +119,7 @@ def board_key(rows: list[Row]) -> str:
 def _align_stat(d: dict[str, np.ndarray], idx: np.ndarray, fit: str) -> float:
     gt, pred = d["gt_total"][idx], d["pred_total"][idx]
     srcc, _ = metrics.srcc_with_notes(gt, pred)
-    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.OFFICIAL_FIT["align"] if fit == "official" else fit)
+    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.resolve_fit("align", fit))
     n_el = d["elements_per_image"][idx].sum()
     acc = d["correct_per_image"][idx].sum() / n_el if n_el else 0.0
     return metrics.align_main(srcc, plcc, acc)
@@ -130,7 +130,7 @@ def _structure_stat(d: dict[str, np.ndarray], idx: np.ndarray, fit: str) -> floa
                                                      int(d["n_gt"][idx].sum()), int(d["n_gt_missed"][idx].sum()))
     gt, pred = d["gt_score"][idx], d["pred_score"][idx]
     srcc, _ = metrics.srcc_with_notes(gt, pred)
-    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.OFFICIAL_FIT["structure"] if fit == "official" else fit)
+    plcc, _, _ = metrics.plcc_with_notes(gt, pred, metrics.resolve_fit("structure", fit))
     return metrics.structure_main(f1, srcc, plcc)
 
 

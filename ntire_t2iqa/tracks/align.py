@@ -372,8 +372,7 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
     gt_arr, pred_arr = np.asarray(gt_el, dtype=np.float64), np.asarray(pred_el, dtype=np.float64)
     notes = [str(p) for p in problems]
     srcc, n1 = metrics.srcc_with_notes(gt, pred)
-    fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
-    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, fit_mode)
+    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, metrics.resolve_fit(TRACK, fit))
     acc, n3 = metrics.element_accuracy_with_notes(gt_arr, pred_arr)
     correct = (gt_arr >= metrics.ELEMENT_THRESHOLD) == (pred_arr >= metrics.ELEMENT_THRESHOLD)
     image_of_element = np.repeat(np.arange(len(paths)), per_image)
@@ -384,6 +383,7 @@ def compute(records: dict[str, AlignRecord], reference: dict[str, AlignRecord], 
         srcc=srcc,
         plcc=plcc,
         plcc_fit=fit if used != "none" else "none",
+        plcc_fit_used=used,
         n_images=len(paths),
         warnings=notes + n1 + n2 + metrics.sign_disagreement(srcc, plcc) + n3,
         components={"acc": acc},

@@ -135,7 +135,10 @@ class Result:
     """The outcome of scoring one submission.
 
     ``to_dict`` gives the JSON contract: ``track, main_score, srcc, plcc, plcc_fit,
-    n_images, warnings`` plus ``acc`` (align) or ``f1, precision, recall, giou`` (structure).
+    plcc_fit_used, n_images, warnings`` plus ``acc`` (align) or ``f1, precision, recall, giou``
+    (structure). ``plcc_fit`` is the fit asked for (``none`` when it failed); ``plcc_fit_used`` the
+    fit and direction that computed PLCC (:func:`ntire_t2iqa.metrics.resolve_fit`: ``official`` is
+    ``logistic4_gt_to_pred`` on Track 1 and ``logistic4`` on Track 2; ``none`` when the fit failed).
     ``details`` keeps per-image arrays for diagnostics and resampling (not serialised).
     """
 
@@ -148,6 +151,7 @@ class Result:
     warnings: list[str]
     components: dict[str, float]
     readme: dict[str, str] = field(default_factory=dict)
+    plcc_fit_used: str = ""
     details: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +162,7 @@ class Result:
             "srcc": self.srcc,
             "plcc": self.plcc,
             "plcc_fit": self.plcc_fit,
+            "plcc_fit_used": self.plcc_fit_used,
             "n_images": self.n_images,
             "warnings": list(self.warnings),
         }

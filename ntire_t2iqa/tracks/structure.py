@@ -328,8 +328,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
     gt = np.array([reference.scores[n] for n in names], dtype=np.float64)
     pred = np.array([records[n].score for n in names], dtype=np.float64)
     srcc, n1 = metrics.srcc_with_notes(gt, pred)
-    fit_mode = metrics.OFFICIAL_FIT[TRACK] if fit == "official" else fit
-    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, fit_mode)
+    plcc, used, n2 = metrics.plcc_with_notes(gt, pred, metrics.resolve_fit(TRACK, fit))
     giou = metrics.mean([m.giou for m in matches])
     if reference.graded:
         n0 = n0 + [f"GIoU: {len(reference.graded):,} of the reference's {len(names):,} masks hold values other than 0 "
@@ -343,6 +342,7 @@ def compute(records: dict[str, StructureRecord], reference: StructureReference, 
         srcc=srcc,
         plcc=plcc,
         plcc_fit=fit if used != "none" else "none",
+        plcc_fit_used=used,
         n_images=len(names),
         warnings=[str(p) for p in problems] + n0 + n1 + n2 + metrics.sign_disagreement(srcc, plcc),
         components={"f1": f1, "precision": precision, "recall": recall, "giou": giou},
