@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -29,6 +28,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..common.data import StructureItem
+from ..common.runtime import cpu_threads, free_cores  # noqa: F401 - the shared helpers, importable from here too
 from .augment import augment_item
 from .model import CLIP_MEAN, CLIP_STD
 
@@ -116,35 +116,6 @@ class StructureSet(Dataset):
         picture, m = augment_item(image.permute(1, 2, 0).numpy(), full, self.augment, rng, self.target_size)
         target = torch.from_numpy(m) if m is not None else torch.zeros(0)
         return torch.from_numpy(picture).permute(2, 0, 1).contiguous(), target, score, i
-
-
-def free_cores() -> int:
-    """CPU cores not already busy: the core count minus the 1-minute load average (at least 1)."""
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        busy = 0.0
-    return max(1, min(cores, cores - round(busy)))
-
-
-@contextmanager
-def cpu_threads(setting: int | str | None, device: torch.device) -> Iterator[int]:
-    """Torch's CPU thread count inside the block: ``"auto"`` (:func:`free_cores`), a number, or ``None`` (unchanged).
-
-    On a shared machine more threads than free cores make OpenMP's spin-waiting threads many
-    times slower than one thread; ``"auto"`` avoids that. Restored on exit. No effect on GPU.
-    """
-    before = torch.get_num_threads()
-    if device.type != "cpu" or setting is None:
-        yield before
-        return
-    n = free_cores() if setting == "auto" else max(1, int(setting))
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
