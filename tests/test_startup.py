@@ -70,7 +70,7 @@ def test_group_help_loads_only_click(tmp_path) -> None:
     modules = loaded(tmp_path, "--help")
     assert not packages(modules) & {*HEAVY, "numpy", "rich"}
     assert {m for m in modules if m.startswith("ntire_t2iqa")} == {"ntire_t2iqa", "ntire_t2iqa.cli",
-                                                                  "ntire_t2iqa.errors"}
+                                                                  "ntire_t2iqa.errors", "ntire_t2iqa.lazy"}
 
 
 @pytest.mark.parametrize("args", every_help(), ids=" ".join)

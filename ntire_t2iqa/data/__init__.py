@@ -51,8 +51,7 @@ Library entry points: :func:`synthesize`, :func:`build_align_reference`,
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_names
 
 #: Public names, imported when first used (rendering and reference building need OpenCV and Pillow,
 #: which ``--help`` and the light modules of this package never do): name -> module that defines it.
@@ -65,14 +64,4 @@ __all__ = ["KINDS", "SIZES", "AnnotationError", "ChallengePaths", "SynthSize", "
            "build_structure_reference", "load_folds", "make_folds", "synthesize", "write_trivial"]
 
 
-def __getattr__(name: str) -> Any:
-    """The package's public names, imported from their modules on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
