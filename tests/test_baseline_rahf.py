@@ -262,6 +262,7 @@ def test_demo_submission_trains_once_then_reuses_the_run(data: Path, tmp_path: P
 
     (tmp_path / "micro.json").write_text(json.dumps(micro(epochs=1)))
     monkeypatch.setitem(rahf.CONFIGS, "tiny", tmp_path / "micro.json")
+    monkeypatch.setattr(rahf, "DEMO_EPOCHS", 1)
     cache = tmp_path / "cache"
     out = rahf.demo_submission(data, "test", tmp_path / "demo.zip", cache, progress=False)
     assert validate(out, "structure", ChallengePaths(data).inputs("structure", "test")).valid
