@@ -28,7 +28,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check ntire_t2iqa baselines tests benchmarks
+	$(VENV)/bin/ruff check ntire_t2iqa ntire_t2iqa_baselines tests benchmarks
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_score.py

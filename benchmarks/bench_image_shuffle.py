@@ -45,7 +45,7 @@ def derangement(n: int, seed: int) -> list[int]:
 
 def split_pictures(data: Path, track: str, split: str) -> list[tuple[str, Path]]:
     """``(name under the images folder, picture file)`` of every record of ``split``."""
-    from baselines.common.data import align_items, structure_items
+    from ntire_t2iqa_baselines.common.data import align_items, structure_items
 
     if track == "align":
         return [(it.img_path, it.image_file) for it in align_items(data, split)]
@@ -72,9 +72,9 @@ def _parts(result: Any, track: str) -> dict[str, float]:
 def measure(name: str, data: Path, run: Path, config: str, device: str, seed: int, shuffles: int,
             batch_size: int | None, split: str = "val") -> dict[str, Any]:
     """Train ``run`` if needed, then score ``split`` with true and shuffled pictures."""
-    from baselines import registry
     from ntire_t2iqa import load_reference, score
     from ntire_t2iqa.data import ChallengePaths
+    from ntire_t2iqa_baselines import registry
 
     spec, module = registry.get(name), registry.load(name)
     reference = load_reference(ChallengePaths.locate(data).reference(spec.track, split), spec.track)

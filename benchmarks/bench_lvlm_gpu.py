@@ -74,7 +74,7 @@ def _items(n: int, size: int, folder: Path) -> list[Any]:
     import numpy as np
     from PIL import Image
 
-    from baselines.common.data import AlignItem
+    from ntire_t2iqa_baselines.common.data import AlignItem
 
     rng = np.random.default_rng(0)
     words = ["red", "striped", "circle", "two", "large", "square", "left of", "on grass", "blue", "star"]
@@ -97,9 +97,9 @@ def _model(args: argparse.Namespace, tok: Any, device: Any) -> tuple[Any, dict[s
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from baselines.lvlm_stack import CONFIGS
-    from baselines.lvlm_stack.model import build_tiny_model, load_model
-    from baselines.lvlm_stack.tokenizer import single_token_id
+    from ntire_t2iqa_baselines.lvlm_stack import CONFIGS
+    from ntire_t2iqa_baselines.lvlm_stack.model import build_tiny_model, load_model
+    from ntire_t2iqa_baselines.lvlm_stack.tokenizer import single_token_id
 
     dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
     if args.tiny:
@@ -130,8 +130,8 @@ def _model(args: argparse.Namespace, tok: Any, device: Any) -> tuple[Any, dict[s
 
 
 def _tokenizer(args: argparse.Namespace, items: list[Any]) -> Any:
-    from baselines.lvlm_stack.prompts import corpus
-    from baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, load_tokenizer
+    from ntire_t2iqa_baselines.lvlm_stack.prompts import corpus
+    from ntire_t2iqa_baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, load_tokenizer
 
     return load_tokenizer(args.weights) if args.weights else build_tiny_tokenizer(corpus(items), 640)
 
@@ -141,7 +141,7 @@ def throughput(scorer: Any, examples: list[Any], collator: Any, batch: int, devi
     """Images/s of the overall-score forward at ``batch`` (after warm-up) and its peak memory."""
     import torch
 
-    from baselines.lvlm_stack.model import model_inputs
+    from ntire_t2iqa_baselines.lvlm_stack.model import model_inputs
 
     batches = [collator(examples[i:i + batch]) for i in range(0, len(examples) - batch + 1, batch)] or \
         [collator(examples[:batch])]
@@ -167,8 +167,8 @@ def train_step(model: Any, tok: Any, examples: list[Any], collator: Any, device:
     """One LoRA step at the full config's LoRA and optimiser settings (after one warm-up step)."""
     import torch
 
-    from baselines.lvlm_stack import CONFIGS
-    from baselines.lvlm_stack.model import (
+    from ntire_t2iqa_baselines.lvlm_stack import CONFIGS
+    from ntire_t2iqa_baselines.lvlm_stack.model import (
         Scorer,
         add_lora,
         enable_checkpointing,
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from baselines.lvlm_stack.model import Collator, Example, ImageEncoder, Scorer
+    from ntire_t2iqa_baselines.lvlm_stack.model import Collator, Example, ImageEncoder, Scorer
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

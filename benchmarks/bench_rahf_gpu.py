@@ -34,7 +34,7 @@ TARGET_IMAGES_PER_S = 150.0
 
 
 def _config(tiny: bool) -> dict[str, Any]:
-    from baselines.rahf import CONFIGS
+    from ntire_t2iqa_baselines.rahf import CONFIGS
 
     config = json.loads(Path(CONFIGS["tiny" if tiny else "full"]).read_text())
     text = config["text"]
@@ -81,7 +81,7 @@ def bench_inference(config: dict[str, Any], device: Any, batch: int, iters: int,
     """Images/s and peak memory of forward + masks at ``batch``."""
     import torch
 
-    from baselines.rahf.model import build_model
+    from ntire_t2iqa_baselines.rahf.model import build_model
 
     model = build_model(config).to(device).eval()
     dtype = torch.bfloat16 if bf16 else torch.float32
@@ -117,7 +117,7 @@ def bench_train_step(config: dict[str, Any], device: Any, batch: int, iters: int
     import torch
     import torch.nn.functional as F
 
-    from baselines.rahf.model import build_model, native_heatmap_size
+    from ntire_t2iqa_baselines.rahf.model import build_model, native_heatmap_size
 
     model = build_model(config).to(device).train()
     model.set_encoders_trainable(True)
@@ -168,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from baselines.common.runtime import resolve_device, seed_everything
-    from baselines.rahf.model import build_model, count_parameters
+    from ntire_t2iqa_baselines.common.runtime import resolve_device, seed_everything
+    from ntire_t2iqa_baselines.rahf.model import build_model, count_parameters
 
     device = resolve_device(args.device)
     if device.type == "cpu":  # no more threads than free cores: oversubscribed OpenMP threads crawl
-        from baselines.rahf.inputs import free_cores
+        from ntire_t2iqa_baselines.rahf.inputs import free_cores
 
         torch.set_num_threads(free_cores())
     if device.type == "cuda":

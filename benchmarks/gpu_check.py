@@ -6,7 +6,7 @@ For each baseline (fga-blip2, rahf, lvlm-stack), on a small synthetic challenge:
   (FGA-BLIP2 through its ``load_run`` + ``score_items``; RAHF and Qwen2.5-VL-7B through
   ``bench_rahf_gpu.py`` and ``bench_lvlm_gpu.py``);
 * ``end_to_end``: the baseline's own ``train`` (a few steps) and ``predict`` on the test split, the
-  submission zip written and validated by the toolkit (``baselines.common.submission``).
+  submission zip written and validated by the toolkit (``ntire_t2iqa_baselines.common.submission``).
 
 Each stage records its seconds and ``torch.cuda.max_memory_allocated``; a stage that fails records
 its error and the rest go on; a stage whose estimate no longer fits ``--budget`` is skipped (said so
@@ -126,11 +126,11 @@ def run_check(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every selected baseline's stages; the report as a dict."""
     import torch
 
-    from baselines.common.runtime import resolve_device, seed_everything
+    from ntire_t2iqa_baselines.common.runtime import resolve_device, seed_everything
     device = resolve_device(args.device)
     seed_everything(0)
     if device.type == "cpu":  # no more threads than free cores: oversubscribed OpenMP threads crawl
-        from baselines.common.runtime import free_cores
+        from ntire_t2iqa_baselines.common.runtime import free_cores
 
         torch.set_num_threads(free_cores())
     if device.type == "cuda":

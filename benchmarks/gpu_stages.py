@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baselines.common.submission import write_submission
-from baselines.registry import get
+from ntire_t2iqa_baselines.common.submission import write_submission
+from ntire_t2iqa_baselines.registry import get
 
 
 def _read(configs: dict[str, Path], tiny: bool) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def _read(configs: dict[str, Path], tiny: bool) -> dict[str, Any]:
 
 def fga_config(tiny: bool, precision: str | None = None) -> dict[str, Any]:
     """FGA-BLIP2's config at random init: no LAVIS checkpoint, the offline WordPiece vocabulary, one epoch."""
-    from baselines.fga_blip2 import CONFIGS
+    from ntire_t2iqa_baselines.fga_blip2 import CONFIGS
 
     config = _read(CONFIGS, tiny)
     config.update(pretrained=None, tokenizer="build", add_dec_token=False, epochs=1, progress=False,
@@ -38,7 +38,7 @@ def fga_config(tiny: bool, precision: str | None = None) -> dict[str, Any]:
 
 def rahf_config(tiny: bool) -> dict[str, Any]:
     """RAHF's config at random init: no AltCLIP, the word-level tokenizer at the config's text length, 2 steps."""
-    from baselines.rahf import CONFIGS
+    from ntire_t2iqa_baselines.rahf import CONFIGS
 
     config = _read(CONFIGS, tiny)
     config["init_from_altclip"] = False
@@ -53,7 +53,7 @@ def rahf_config(tiny: bool) -> dict[str, Any]:
 
 def lvlm_config(tiny: bool, weights: Path | None) -> dict[str, Any]:
     """lvlm-stack's config with 2 folds of one epoch; ``weights``: a saved random-init Qwen2.5-VL folder."""
-    from baselines.lvlm_stack import CONFIGS
+    from ntire_t2iqa_baselines.lvlm_stack import CONFIGS
 
     config = _read(CONFIGS, tiny)
     config["model"]["path"] = str(weights) if weights else None
@@ -70,7 +70,7 @@ def _timed(fn: Any) -> tuple[Any, float]:
 def end_to_end(name: str, data: Path, run: Path, config: dict[str, Any], device: str, out_zip: Path,
                split: str = "test") -> dict[str, Any]:
     """``baseline train`` then ``baseline run``: the baseline's own train, predict and submission writer."""
-    from baselines import registry
+    from ntire_t2iqa_baselines import registry
 
     module = registry.load(name)
     _, train_s = _timed(lambda: module.train(data, run, config, device, 0))
@@ -89,8 +89,8 @@ def fga_throughput(data: Path, run: Path, device: Any, batches: list[int], preci
     for each precision and batch size, with the run's model (``predict.load_run``) and ``score_items``."""
     import torch
 
-    from baselines.common.data import align_items
-    from baselines.fga_blip2.predict import load_run, score_items
+    from ntire_t2iqa_baselines.common.data import align_items
+    from ntire_t2iqa_baselines.fga_blip2.predict import load_run, score_items
 
     model, tokenizer, config = load_run(run, device)
     items = align_items(data, "test") * repeat
@@ -140,8 +140,8 @@ def lvlm_throughput(tiny: bool, device: Any, batches: list[int], sides: list[int
 
     import torch
 
-    from baselines.lvlm_stack.model import Collator, Example, ImageEncoder, Scorer
     from benchmarks.bench_lvlm_gpu import _items, _model, _tokenizer, throughput, train_step
+    from ntire_t2iqa_baselines.lvlm_stack.model import Collator, Example, ImageEncoder, Scorer
 
     dtype = "bfloat16" if device.type == "cuda" else "float32"
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext

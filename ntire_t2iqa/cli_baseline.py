@@ -21,7 +21,7 @@ INSTALL_HINT = ("The baselines need the 'baselines' extra (torch, transformers, 
 
 def _registry() -> Any:
     try:
-        from baselines import registry
+        from ntire_t2iqa_baselines import registry
     except ImportError as exc:  # the package itself is missing
         raise click.ClickException(f"{INSTALL_HINT} ({exc})") from None
     return registry
@@ -127,7 +127,7 @@ def train_command(name: str, data: str | None, train_annotations: str | None, tr
 def run_command(name: str, data: str | None, split: str, inputs: str | None, images: str | None, weights: str,
                 out_zip: str, device: str, batch_size: int | None) -> None:
     """Predict a split, write output + readme.txt (measured runtime), validate, then report success."""
-    from baselines.common.submission import write_submission
+    from ntire_t2iqa_baselines.common.submission import write_submission
 
     spec, module = _load(name)
     t0 = time.perf_counter()

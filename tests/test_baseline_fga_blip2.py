@@ -13,17 +13,31 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from baselines import registry  # noqa: E402
-from baselines.common.data import align_items  # noqa: E402
-from baselines.common.runtime import load_state, load_state_dict  # noqa: E402
-from baselines.common.submission import write_submission  # noqa: E402
-from baselines.fga_blip2 import CONFIGS, TRACK, predict, train  # noqa: E402
-from baselines.fga_blip2.convert import from_lavis, interpolate_positions, is_lavis, lavis_name, load_weights, to_lavis  # noqa: E402
-from baselines.fga_blip2.model import build_model  # noqa: E402
-from baselines.fga_blip2.text import clean_prompt, element_scores, element_text, encode_prompt, locate, training_targets  # noqa: E402
-from baselines.fga_blip2.tokenizer import build_tokenizer  # noqa: E402
 from ntire_t2iqa import score, validate  # noqa: E402
 from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
+from ntire_t2iqa_baselines import registry  # noqa: E402
+from ntire_t2iqa_baselines.common.data import align_items  # noqa: E402
+from ntire_t2iqa_baselines.common.runtime import load_state, load_state_dict  # noqa: E402
+from ntire_t2iqa_baselines.common.submission import write_submission  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2 import CONFIGS, TRACK, predict, train  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.convert import (  # noqa: E402
+    from_lavis,
+    interpolate_positions,
+    is_lavis,
+    lavis_name,
+    load_weights,
+    to_lavis,
+)
+from ntire_t2iqa_baselines.fga_blip2.model import build_model  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.text import (  # noqa: E402
+    clean_prompt,
+    element_scores,
+    element_text,
+    encode_prompt,
+    locate,
+    training_targets,
+)
+from ntire_t2iqa_baselines.fga_blip2.tokenizer import build_tokenizer  # noqa: E402
 
 SIZE = SynthSize(align_prompts=(8, 4, 4), images_per_prompt=3, structure_images=(0, 4, 4))
 MICRO = {
@@ -60,7 +74,7 @@ def _micro_model(**over):
 
 
 def test_registry_and_configs_are_valid_json():
-    assert registry.get("fga-blip2").module == "baselines.fga_blip2" and TRACK == "align"
+    assert registry.get("fga-blip2").module == "ntire_t2iqa_baselines.fga_blip2" and TRACK == "align"
     full = json.loads(CONFIGS["full"].read_text())
     tiny = json.loads(CONFIGS["tiny"].read_text())
     assert full["num_query_tokens"] == 32 and full["max_txt_len"] == 32 and full["image_size"] == 364
@@ -106,7 +120,7 @@ def test_submission_validates_and_scores(challenge, run, tmp_path):
 def test_resume_continues_at_the_next_epoch_exactly(challenge, tmp_path, monkeypatch):
     config = {**MICRO, "epochs": 3}
     straight = train(challenge.root, tmp_path / "straight", config, "cpu", 1)
-    train_module = importlib.import_module("baselines.fga_blip2.train")  # the module, not the function
+    train_module = importlib.import_module("ntire_t2iqa_baselines.fga_blip2.train")  # the module, not the function
     real_save = train_module.save_checkpoint
 
     def save_then_stop(run_dir, model, cfg, epoch, *args, **kwargs):
@@ -238,7 +252,7 @@ def test_random_resized_crops_follow_the_sampling_rule():
     import numpy as np
     from PIL import Image
 
-    from baselines.fga_blip2.augment import crop_box, random_resized_crop
+    from ntire_t2iqa_baselines.fga_blip2.augment import crop_box, random_resized_crop
 
     rng = np.random.default_rng(0)
     boxes = [crop_box(200, 100, rng) for _ in range(2000)]
@@ -260,7 +274,7 @@ def test_random_resized_crops_follow_the_sampling_rule():
 
 
 def test_learning_rate_and_weight_decay_follow_lavis():
-    from baselines.fga_blip2.train import learning_rate, param_groups
+    from ntire_t2iqa_baselines.fga_blip2.train import learning_rate, param_groups
 
     full = json.loads(CONFIGS["full"].read_text())
     assert full["epochs"] == 5 and full["batch_size"] == 14 and full["train_precision"] == "fp16"
@@ -285,7 +299,7 @@ def test_learning_rate_and_weight_decay_follow_lavis():
 
 
 def test_mismatched_pairs_swap_pictures_and_targets_except_within_a_prompt():
-    from baselines.fga_blip2.train import mismatch
+    from ntire_t2iqa_baselines.fga_blip2.train import mismatch
 
     batch = {"image": torch.arange(4).view(4, 1, 1, 1).expand(4, 3, 2, 2).clone(),
              "total": torch.tensor([4.0, 5.0, 3.0, 2.0]), "token_target": torch.full((4, 6), 0.5),
@@ -313,7 +327,7 @@ def test_a_prompt_longer_than_the_position_table_is_cut_to_it(challenge, tmp_pat
 def test_precision_settings_pick_upstreams_mixed_precision_on_a_gpu_and_float32_on_cpu():
     import contextlib
 
-    from baselines.fga_blip2.predict import precision_context
+    from ntire_t2iqa_baselines.fga_blip2.predict import precision_context
 
     model = _micro_model()
     cuda, cpu = torch.device("cuda"), torch.device("cpu")

@@ -20,13 +20,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from baselines.common.data import AlignItem  # noqa: E402
-from baselines.fga_blip2 import CONFIGS, convert  # noqa: E402
-from baselines.fga_blip2.convert import IGNORED, convert_to_run, from_lavis  # noqa: E402
-from baselines.fga_blip2.dataset import TrainingSet, collate, normalise  # noqa: E402
-from baselines.fga_blip2.model import build_model, fga_loss  # noqa: E402
-from baselines.fga_blip2.predict import load_run, score_items  # noqa: E402
-from baselines.fga_blip2.text import clean_prompt  # noqa: E402
+from ntire_t2iqa_baselines.common.data import AlignItem  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2 import CONFIGS, convert  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.convert import IGNORED, convert_to_run, from_lavis  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.dataset import TrainingSet, collate, normalise  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.model import build_model, fga_loss  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.predict import load_run, score_items  # noqa: E402
+from ntire_t2iqa_baselines.fga_blip2.text import clean_prompt  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "fga_blip2"
 GOLDEN = DATA / "golden"

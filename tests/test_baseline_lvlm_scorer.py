@@ -19,9 +19,9 @@ pytest.importorskip("peft")
 from PIL import Image  # noqa: E402
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil  # noqa: E402
 
-from baselines.common.data import AlignItem  # noqa: E402
-from baselines.lvlm_stack import prompts as P  # noqa: E402
-from baselines.lvlm_stack.model import (  # noqa: E402
+from ntire_t2iqa_baselines.common.data import AlignItem  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack import prompts as P  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack.model import (  # noqa: E402
     Collator,
     Example,
     ImageEncoder,
@@ -30,7 +30,7 @@ from baselines.lvlm_stack.model import (  # noqa: E402
     expected_value,
     model_inputs,
 )
-from baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, single_token_id  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, single_token_id  # noqa: E402
 
 PATCH, MERGE = 14, 2
 WINDOW = PATCH * MERGE * 2  # 56 px: 2 x 2 merged tokens per window

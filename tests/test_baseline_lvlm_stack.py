@@ -21,11 +21,14 @@ pytest.importorskip("accelerate")
 
 from click.testing import CliRunner  # noqa: E402
 
-from baselines.common.data import align_items  # noqa: E402
-from baselines.common.runtime import load_state_dict  # noqa: E402
-from baselines.lvlm_stack import CONFIGS, folds, recipe  # noqa: E402
-from baselines.lvlm_stack import prompts as P  # noqa: E402
-from baselines.lvlm_stack.model import (  # noqa: E402
+from ntire_t2iqa import score, validate  # noqa: E402
+from ntire_t2iqa.cli import main  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds, synthesize  # noqa: E402
+from ntire_t2iqa_baselines.common.data import align_items  # noqa: E402
+from ntire_t2iqa_baselines.common.runtime import load_state_dict  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack import CONFIGS, folds, recipe  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack import prompts as P  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack.model import (  # noqa: E402
     Collator,
     Example,
     ImageEncoder,
@@ -36,10 +39,7 @@ from baselines.lvlm_stack.model import (  # noqa: E402
     expected_value,
     model_inputs,
 )
-from baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, single_token_id  # noqa: E402
-from ntire_t2iqa import score, validate  # noqa: E402
-from ntire_t2iqa.cli import main  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds, synthesize  # noqa: E402
+from ntire_t2iqa_baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, single_token_id  # noqa: E402
 
 
 def micro_config() -> dict:
@@ -248,7 +248,7 @@ def test_interrupted_fold_resumes_inside_the_epoch(challenge: Path, tmp_path: Pa
 
 def test_demo_submission_reuses_a_finished_run(challenge: Path, trained: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from baselines import lvlm_stack
+    from ntire_t2iqa_baselines import lvlm_stack
 
     monkeypatch.setattr(lvlm_stack, "train", lambda *a, **k: pytest.fail("a finished run was retrained"))
     out = lvlm_stack.demo_submission(challenge, "test", tmp_path / "demo.zip", trained)

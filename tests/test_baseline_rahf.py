@@ -19,20 +19,20 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from baselines.common.runtime import load_state_dict  # noqa: E402
-from baselines.rahf import CONFIGS, predict, train  # noqa: E402
-from baselines.rahf.convert import (  # noqa: E402
+from ntire_t2iqa import score, validate  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
+from ntire_t2iqa_baselines.common.runtime import load_state_dict  # noqa: E402
+from ntire_t2iqa_baselines.rahf import CONFIGS, predict, train  # noqa: E402
+from ntire_t2iqa_baselines.rahf.convert import (  # noqa: E402
     load_altclip_encoders,
     load_weights,
     ours_to_official,
     read_official_checkpoint,
     save_official_checkpoint,
 )
-from baselines.rahf.model import build_model, resize_position_table, text_config, vision_config  # noqa: E402
-from baselines.rahf.predict import THRESHOLD, heatmap_to_mask  # noqa: E402
-from baselines.rahf.train import load_run_state as load_state  # noqa: E402
-from ntire_t2iqa import score, validate  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
+from ntire_t2iqa_baselines.rahf.model import build_model, resize_position_table, text_config, vision_config  # noqa: E402
+from ntire_t2iqa_baselines.rahf.predict import THRESHOLD, heatmap_to_mask  # noqa: E402
+from ntire_t2iqa_baselines.rahf.train import load_run_state as load_state  # noqa: E402
 
 MICRO: dict[str, Any] = {
     "name": "micro",
@@ -89,8 +89,8 @@ def test_loss_falls(run: Path) -> None:
 
 
 def test_submission_validates_and_scores(data: Path, run: Path, tmp_path: Path) -> None:
-    from baselines.common.submission import write_submission
-    from baselines.registry import get
+    from ntire_t2iqa_baselines.common.submission import write_submission
+    from ntire_t2iqa_baselines.registry import get
 
     preds = predict(data, "val", run, "cpu", 4, progress=False)
     paths = ChallengePaths(data)
@@ -123,7 +123,8 @@ def test_interrupted_run_resumes_to_the_same_weights(data: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     config = micro(epochs=2)
     straight = train(data, tmp_path / "straight", config, "cpu", 0, progress=False)
-    rahf_train = importlib.import_module("baselines.rahf.train")  # the module (the package's `train` is the function)
+    # the module (the package's `train` is the function)
+    rahf_train = importlib.import_module("ntire_t2iqa_baselines.rahf.train")
     real_save = rahf_train.save_checkpoint
 
     def save_then_stop(*args: Any, **kwargs: Any) -> None:
@@ -245,7 +246,7 @@ def test_gpu_benchmark_runs_tiny_on_cpu(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_convert_command_writes_a_run_folder(tmp_path: Path) -> None:
-    from baselines.rahf.convert import main as convert_main
+    from ntire_t2iqa_baselines.rahf.convert import main as convert_main
 
     model, config = _micro_model(3)
     save_official_checkpoint(model, tmp_path / "last.pth")
@@ -258,7 +259,7 @@ def test_convert_command_writes_a_run_folder(tmp_path: Path) -> None:
 
 def test_demo_submission_trains_once_then_reuses_the_run(data: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import baselines.rahf as rahf
+    import ntire_t2iqa_baselines.rahf as rahf
 
     (tmp_path / "micro.json").write_text(json.dumps(micro(epochs=1)))
     monkeypatch.setitem(rahf.CONFIGS, "tiny", tmp_path / "micro.json")
@@ -275,7 +276,7 @@ def test_altclip_tokenizer_pads_prefixed_prompts_from_a_local_folder(tmp_path: P
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from baselines.rahf.tokenizer import AltCLIPTokenizer
+    from ntire_t2iqa_baselines.rahf.tokenizer import AltCLIPTokenizer
 
     words = ["<s>", "<pad>", "</s>", "<unk>", "human", "artifact", "a", "cat"]
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
@@ -291,7 +292,7 @@ def test_altclip_tokenizer_pads_prefixed_prompts_from_a_local_folder(tmp_path: P
 def test_shared_checkpoint_state_loads_with_weights_only(tmp_path) -> None:
     """The framework's save_checkpoint writes only what torch.load(weights_only=True) accepts."""
     torch = pytest.importorskip("torch")
-    from baselines.common.runtime import load_state, save_checkpoint
+    from ntire_t2iqa_baselines.common.runtime import load_state, save_checkpoint
 
     model = torch.nn.Linear(3, 2)
     save_checkpoint(tmp_path, model, {"name": "x"}, 4, torch.optim.AdamW(model.parameters()))

@@ -3,7 +3,7 @@
 The upstream EvalMuse-Structure model ran, under the transformers version it pins, on a reduced config
 (full widths, 448 px, 2 ViT layers, 2 fusion blocks, narrow heads) with seeded random weights saved in
 its checkpoint format. Here the same checkpoint is rebuilt from its manifest, converted with
-``python -m baselines.rahf.convert`` into a run folder and run through this baseline's inference: token
+``python -m ntire_t2iqa_baselines.rahf.convert`` into a run folder and run through this baseline's inference: token
 ids, resized pixels, heatmap and score must equal upstream's (within 1e-4), and so must the thresholded
 mask, except at pixels whose upstream heatmap sits within 1e-4 of the rounding boundary.
 """
@@ -21,12 +21,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from baselines.common.data import StructureItem  # noqa: E402
-from baselines.rahf import CONFIGS  # noqa: E402
-from baselines.rahf.convert import main as convert_main  # noqa: E402
-from baselines.rahf.convert import official_to_ours  # noqa: E402
-from baselines.rahf.inputs import load_image  # noqa: E402
-from baselines.rahf.predict import load_run, predict_items  # noqa: E402
+from ntire_t2iqa_baselines.common.data import StructureItem  # noqa: E402
+from ntire_t2iqa_baselines.rahf import CONFIGS  # noqa: E402
+from ntire_t2iqa_baselines.rahf.convert import main as convert_main  # noqa: E402
+from ntire_t2iqa_baselines.rahf.convert import official_to_ours  # noqa: E402
+from ntire_t2iqa_baselines.rahf.inputs import load_image  # noqa: E402
+from ntire_t2iqa_baselines.rahf.predict import load_run, predict_items  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "data" / "rahf" / "golden"
 TOL = 1e-4
@@ -160,7 +160,7 @@ def _meta_state(manifest: Path) -> dict[str, torch.Tensor]:
 
 
 def _full_model_on_meta() -> Any:
-    from baselines.rahf.model import build_model
+    from ntire_t2iqa_baselines.rahf.model import build_model
 
     with torch.device("meta"):
         return build_model(json.loads(Path(CONFIGS["full"]).read_text()))
@@ -168,7 +168,7 @@ def _full_model_on_meta() -> Any:
 
 def test_every_upstream_rahf_key_fills_the_full_size_model() -> None:
     """All 550 keys of upstream's full-size RAHF map onto this model's parameters, shape for shape, and fill it."""
-    from baselines.rahf.convert import ignored_reason, load_weights
+    from ntire_t2iqa_baselines.rahf.convert import ignored_reason, load_weights
 
     state = _meta_state(GOLDEN.parent / "upstream_keys.json")
     assert len(state) == 550
@@ -186,7 +186,7 @@ def test_every_upstream_rahf_key_fills_the_full_size_model() -> None:
 
 def test_every_altclip_hub_key_is_an_encoder_weight_or_dropped_for_a_reason() -> None:
     """AltCLIP's hub layout: encoder keys fill the vision tower and text embeddings; the rest is named unused."""
-    from baselines.rahf.convert import POSITION_KEY, altclip_to_ours, fit_position_table, ignored_reason
+    from ntire_t2iqa_baselines.rahf.convert import POSITION_KEY, altclip_to_ours, fit_position_table, ignored_reason
 
     state = _meta_state(GOLDEN.parent / "altclip_hub_keys.json")
     assert len(state) == 787

@@ -22,14 +22,14 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from baselines.common.data import StructureItem  # noqa: E402
-from baselines.common.runtime import load_state_dict  # noqa: E402
-from baselines.rahf import CONFIGS, train  # noqa: E402
-from baselines.rahf.augment import adjust_hue, augment_item, color_jitter, crop_box, jpeg_round_trip  # noqa: E402
-from baselines.rahf.inputs import StructureSet, precision_context  # noqa: E402
-from baselines.rahf.predict import load_run, predict_items, submitted_score  # noqa: E402
-from baselines.rahf.train import load_run_state, phases, schedule  # noqa: E402
 from ntire_t2iqa.data import SynthSize  # noqa: E402
+from ntire_t2iqa_baselines.common.data import StructureItem  # noqa: E402
+from ntire_t2iqa_baselines.common.runtime import load_state_dict  # noqa: E402
+from ntire_t2iqa_baselines.rahf import CONFIGS, train  # noqa: E402
+from ntire_t2iqa_baselines.rahf.augment import adjust_hue, augment_item, color_jitter, crop_box, jpeg_round_trip  # noqa: E402
+from ntire_t2iqa_baselines.rahf.inputs import StructureSet, precision_context  # noqa: E402
+from ntire_t2iqa_baselines.rahf.predict import load_run, predict_items, submitted_score  # noqa: E402
+from ntire_t2iqa_baselines.rahf.train import load_run_state, phases, schedule  # noqa: E402
 
 MICRO: dict[str, Any] = {
     "name": "micro", "image_size": 32, "patch_size": 8, "width": 32,
@@ -157,7 +157,7 @@ def test_batch_changes_when_the_encoders_unfreeze_and_resume_is_exact(data: Path
     straight = train(data, tmp_path / "straight", MICRO, "cpu", 0, progress=False)
     history = load_run_state(straight)["extra"]["history"]
     assert [h["steps"] for h in history] == [6, 7, 11, 15, 19, 20]
-    rahf_train = importlib.import_module("baselines.rahf.train")
+    rahf_train = importlib.import_module("ntire_t2iqa_baselines.rahf.train")
     real_save = rahf_train.save_checkpoint
 
     def stop_after_pass_2(*args: Any, **kwargs: Any) -> None:
@@ -178,7 +178,7 @@ def test_batch_changes_when_the_encoders_unfreeze_and_resume_is_exact(data: Path
     assert not any(torch.equal(init[k], a[k]) for k in a if k.startswith("vision.encoder."))  # trained after 7
     # while frozen, the encoders keep their initial (seeded) weights
     torch.manual_seed(0)
-    from baselines.rahf.model import build_model
+    from ntire_t2iqa_baselines.rahf.model import build_model
 
     fresh = build_model(json.loads((frozen / "config.json").read_text())).state_dict()
     assert all(torch.equal(init[k], fresh[k]) for k in init if k.startswith(("vision.", "text_embeddings.")))
@@ -188,7 +188,7 @@ def test_mos_score_setting_maps_the_raw_sigmoid(data: Path, tmp_path: Path) -> N
     run = train(data, tmp_path / "run", {**MICRO, "train": {**MICRO["train"], "total_steps": 2}}, "cpu", 0,
                 progress=False)
     model, tokenizer, config = load_run(run)
-    from baselines.common.data import structure_items
+    from ntire_t2iqa_baselines.common.data import structure_items
 
     items = structure_items(data, "val")
     raw = predict_items(model, tokenizer, config, items, progress=False)

@@ -22,8 +22,8 @@ pytest.importorskip("transformers")
 from click.testing import CliRunner  # noqa: E402
 from real_layouts import write_track1_root, write_track2_root  # noqa: E402
 
-from baselines import registry  # noqa: E402
 from ntire_t2iqa.cli import main  # noqa: E402
+from ntire_t2iqa_baselines import registry  # noqa: E402
 
 
 def _tiny(name: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ntire_t2iqa.data.sources import DataLayoutError, SplitFiles, locate
 from ntire_t2iqa.tracks import align as align_track
 from ntire_t2iqa.tracks import structure as structure_track
 
-data_layer = pytest.importorskip("baselines.common.data")
+data_layer = pytest.importorskip("ntire_t2iqa_baselines.common.data")
 
 
 @pytest.fixture(scope="module")

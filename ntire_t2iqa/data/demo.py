@@ -43,7 +43,7 @@ from .trivial import write_trivial
 PathLike = str | os.PathLike[str]
 Submitter = Callable[[ChallengePaths, str, Path], list[tuple[str, str, Path]]]
 #: Modules probed for a ``demo_submissions`` function (baselines add theirs here).
-PLUGIN_MODULES: list[str] = ["baselines.demo"]
+PLUGIN_MODULES: list[str] = ["ntire_t2iqa_baselines.demo"]
 _SUBMITTERS: list[Submitter] = []
 #: The trivial rows: (kind, noise, label).
 TRIVIAL = (("constant", 0.0, "constant"), ("random", 0.0, "random"), ("oracle", 0.3, "oracle σ=0.3"))

@@ -22,9 +22,9 @@ TRACK = "structure"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS: dict[str, Path] = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
-# Importing a submodule binds its name on this package (``baselines.rahf.train`` would become the
+# Importing a submodule binds its name on this package (``ntire_t2iqa_baselines.rahf.train`` would become the
 # module); the functions below are defined after these imports, so the names end up as functions.
-# Reach the modules through ``sys.modules["baselines.rahf.train"]`` / ``importlib.import_module``.
+# Reach the modules through ``sys.modules["ntire_t2iqa_baselines.rahf.train"]`` / ``importlib.import_module``.
 from .predict import predict as _predict  # noqa: E402
 from .predict import timed_predict as _timed_predict  # noqa: E402
 from .train import load_run_state as _load_run_state  # noqa: E402

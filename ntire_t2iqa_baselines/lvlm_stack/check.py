@@ -1,6 +1,6 @@
 """Recipe check on a scored split: blend vs each fold model vs the fold mean vs the trivial predictors.
 
-    python -m baselines.lvlm_stack.check --data demo --run RUN --split val
+    python -m ntire_t2iqa_baselines.lvlm_stack.check --data demo --run RUN --split val
 
 Every row is a real submission zip (validated, then scored by ``ntire_t2iqa.score``
 against ``<data>/align/<split>_eval.json``), so the numbers are the toolkit's own.

@@ -1,4 +1,4 @@
-"""Entry point for multi-GPU training: ``accelerate launch -m baselines.lvlm_stack.train_fold ...``.
+"""Entry point for multi-GPU training: ``accelerate launch -m ntire_t2iqa_baselines.lvlm_stack.train_fold ...``.
 
 Every process runs the same code (torchrun works too): ``--fold all`` (default) trains
 the folds not yet finished and fits the blend; ``--fold k`` trains one fold only (to spread

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from baselines.common.data import align_items
-from baselines.common.runtime import cpu_threads, evaluation, read_config, resolve_device
 from ntire_t2iqa.data.progress import progress_iter
+from ntire_t2iqa_baselines.common.data import align_items
+from ntire_t2iqa_baselines.common.runtime import cpu_threads, evaluation, read_config, resolve_device
 
 from .dataset import ScoringSet, collate, normalise
 from .model import FGABlip2, build_model
@@ -37,13 +37,13 @@ PRECISIONS = ("upstream", "bf16", "fp32")
 
 def load_run(weights: Path, device: torch.device) -> tuple[FGABlip2, Any, dict[str, Any]]:
     """(model in eval mode on ``device``, tokenizer, config) of a run folder or a weights file beside its config."""
-    from .convert import load_weights  # imported here: `python -m baselines.fga_blip2.convert` stays clean
+    from .convert import load_weights  # imported here: `python -m ntire_t2iqa_baselines.fga_blip2.convert` stays clean
 
     weights = Path(weights)
     run_dir = weights if weights.is_dir() else weights.parent
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} holds no config.json; pass a run folder written by `baseline train` "
-                                "or by baselines.fga_blip2.convert")
+                                "or by ntire_t2iqa_baselines.fga_blip2.convert")
     config = read_config(run_dir)
     tokenizer = tokenizer_for_run(config, run_dir)
     model = build_model(config)

@@ -17,7 +17,7 @@ from typing import Any
 
 from transformers import BertTokenizerFast
 
-from baselines.common.data import AlignItem, split_element
+from ntire_t2iqa_baselines.common.data import AlignItem, split_element
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TOKENIZER_DIR = "tokenizer"

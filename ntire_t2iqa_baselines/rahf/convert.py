@@ -1,4 +1,4 @@
-"""Weights in other layouts -> this package's :class:`~baselines.rahf.model.RAHF`, loaded safely.
+"""Weights in other layouts -> this package's :class:`~ntire_t2iqa_baselines.rahf.model.RAHF`, loaded safely.
 
 Three layouts are understood (all tensors loaded with safetensors or ``torch.load(weights_only=True)``,
 so no code in a checkpoint ever runs):
@@ -31,7 +31,7 @@ so no code in a checkpoint ever runs):
    224 px position table (16 x 16 + CLS) is interpolated bilinearly onto the model's grid, as the
    official ``new_position_embedding_weight_448.pt`` was made.
 
-Command line: ``python -m baselines.rahf.convert OFFICIAL.pth RUN_DIR [--altclip DIR]`` writes a run
+Command line: ``python -m ntire_t2iqa_baselines.rahf.convert OFFICIAL.pth RUN_DIR [--altclip DIR]`` writes a run
 folder (``model.safetensors`` + ``config.json``) that ``ntire-t2iqa baseline run rahf --weights RUN_DIR`` reads.
 """
 

@@ -64,7 +64,7 @@ def load_run(weights: str | Path, device: str = "cpu") -> tuple[RAHF, PromptToke
     folder = file.parent
     config = json.loads((folder / CONFIG).read_text()) if (folder / CONFIG).is_file() else _default_config()
     model = build_model(config)
-    from .convert import load_weights  # imported here: `python -m baselines.rahf.convert` stays clean
+    from .convert import load_weights  # imported here: `python -m ntire_t2iqa_baselines.rahf.convert` stays clean
 
     load_weights(model, load_state_dict(file))
     tokenizer = load_tokenizer(config, folder)

@@ -23,11 +23,11 @@ class BaselineSpec:
 REGISTRY: dict[str, BaselineSpec] = {
     spec.name: spec
     for spec in (
-        BaselineSpec("fga-blip2", "align", "baselines.fga_blip2",
+        BaselineSpec("fga-blip2", "align", "ntire_t2iqa_baselines.fga_blip2",
                      "FGA-BLIP2 (EvalMuse-40K): BLIP-2 Q-Former ITM head, element token scores, mask head."),
-        BaselineSpec("rahf", "structure", "baselines.rahf",
+        BaselineSpec("rahf", "structure", "ntire_t2iqa_baselines.rahf",
                      "RAHF-style (EvalMuse-Structure): AltCLIP encoders, fusion blocks, heatmap and score heads."),
-        BaselineSpec("lvlm-stack", "align", "baselines.lvlm_stack",
+        BaselineSpec("lvlm-stack", "align", "ntire_t2iqa_baselines.lvlm_stack",
                      "Qwen2.5-VL + LoRA in 5 prompt-grouped folds, first-token scores, XGBoost blend.", llm=True),
     )
 }

@@ -162,7 +162,7 @@ def _progress(enabled: bool) -> Progress:
 def _init_model(config: dict[str, Any], out: Path, resumed: bool) -> RAHF:
     model = build_model(config)
     if resumed:
-        from .convert import load_weights  # imported here: `python -m baselines.rahf.convert` stays clean
+        from .convert import load_weights  # imported here: `python -m ntire_t2iqa_baselines.rahf.convert` stays clean
 
         load_weights(model, load_state_dict(out))
     elif config.get("init_from_altclip"):

@@ -43,7 +43,7 @@ norms 1e-6: the configs set ``ln_vision_eps`` and ``vision.layer_norm_eps`` so.
 
 Command line (writes a run folder that ``ntire-t2iqa baseline run fga-blip2 --weights OUT`` reads)::
 
-    python -m baselines.fga_blip2.convert fga_blip2.pth [eva_vit_g.pth] --out weights/fga-blip2 \\
+    python -m ntire_t2iqa_baselines.fga_blip2.convert fga_blip2.pth [eva_vit_g.pth] --out weights/fga-blip2 \\
         --config full --tokenizer weights/bert-base-uncased
 """
 
@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from baselines.common.runtime import CONFIG, WEIGHTS, load_state_dict
+from ntire_t2iqa_baselines.common.runtime import CONFIG, WEIGHTS, load_state_dict
 
 _VE, _VM, _QB, _QH = "visual_encoder.", "vision_model.", "Qformer.bert.", "qformer."
 #: (LAVIS pattern, this model's pattern); the first matching rule wins, in both directions.
@@ -150,7 +150,7 @@ def from_lavis(state: dict[str, torch.Tensor], strict: bool = True) -> dict[str,
         out[f"{_VM}encoder.layers.{layer}.self_attn.qkv.bias"] = qkv_bias
     if unknown and strict:
         raise ValueError(f"{len(unknown)} LAVIS names have no mapping (first: {unknown[:5]}); "
-                         "see the table in baselines/fga_blip2/convert.py")
+                         "see the table in ntire_t2iqa_baselines/fga_blip2/convert.py")
     return out
 
 
@@ -247,7 +247,8 @@ def convert_to_run(sources: list[Path], out: Path, config: dict[str, Any], token
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m baselines.fga_blip2.convert SRC [SRC...] --out DIR [--config full] [--tokenizer DIR]``."""
+    """``python -m ntire_t2iqa_baselines.fga_blip2.convert SRC [SRC...] --out DIR [--config full]
+    [--tokenizer DIR]``."""
     from . import CONFIGS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -21,8 +21,8 @@ CONFIGS: dict[str, Path] = {"tiny": _HERE / "configs" / "tiny.json", "full": _HE
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
     """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated zip."""
-    from baselines import registry
-    from baselines.common.submission import write_submission
+    from ntire_t2iqa_baselines import registry
+    from ntire_t2iqa_baselines.common.submission import write_submission
 
     cache_dir = Path(cache_dir)
     if not is_finished(cache_dir):

@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from baselines.common.data import AlignItem
 from ntire_t2iqa.data.progress import progress_iter
+from ntire_t2iqa_baselines.common.data import AlignItem
 
 from .augment import random_resized_crop
 from .model import IMAGE_MEAN, IMAGE_STD

@@ -8,6 +8,6 @@ Each baseline is a subpackage exposing ``TRACK``, ``CONFIGS`` and two functions,
 ``train(data, out, config, device, seed)`` and
 ``predict(data, split, weights, device, batch_size=None)`` (fga-blip2 and rahf also take
 ``progress``); ``data`` is a data folder of any supported layout or a resolved
-:class:`ntire_t2iqa.data.sources.TrackData`, read through :mod:`baselines.common.data`.
-:mod:`baselines.registry` names them and :mod:`baselines.common` holds what they share.
+:class:`ntire_t2iqa.data.sources.TrackData`, read through :mod:`ntire_t2iqa_baselines.common.data`.
+:mod:`ntire_t2iqa_baselines.registry` names them and :mod:`ntire_t2iqa_baselines.common` holds what they share.
 """

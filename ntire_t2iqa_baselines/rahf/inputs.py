@@ -3,7 +3,7 @@
 Images are decoded at full size and resized to the model's square input with PIL's Lanczos
 filter (upstream's ``evaluate.py`` and data loader do the same: ``Image.open(path).resize((448, 448),
 LANCZOS)``), and kept as uint8 until they reach the device, where they are normalised with CLIP's
-mean and std. Heatmap targets (from :func:`baselines.common.data.structure_items`, 512 x 512) are,
+mean and std. Heatmap targets (from :func:`ntire_t2iqa_baselines.common.data.structure_items`, 512 x 512) are,
 by ``train.heatmap_target``, ``graded``: upstream's training maps (EvalMuse-Structure
 ``data_process.py``: 64/127/180/255 by how many annotators marked the pixel, bilinear-resized,
 divided by 255), or ``binary``: the at-least-two-annotators 0/1 masks the reference uses. Either is

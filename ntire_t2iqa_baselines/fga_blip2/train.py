@@ -32,9 +32,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch.utils.data import DataLoader
 
-from baselines.common.data import align_items
-from baselines.common.data.items import warn
-from baselines.common.runtime import (
+from ntire_t2iqa_baselines.common.data import align_items
+from ntire_t2iqa_baselines.common.data.items import warn
+from ntire_t2iqa_baselines.common.runtime import (
     CONFIG,
     WEIGHTS,
     cpu_threads,
@@ -127,7 +127,7 @@ def _resolved_config(config: dict[str, Any], vocab_size: int) -> dict[str, Any]:
 
 def _init_model(config: dict[str, Any], run_dir: Path, resuming: bool) -> FGABlip2:
     """The model to train: resumed from the run folder, else from ``pretrained`` (LAVIS names welcome)."""
-    from .convert import load_weights  # imported here: `python -m baselines.fga_blip2.convert` stays clean
+    from .convert import load_weights  # imported here: `python -m ntire_t2iqa_baselines.fga_blip2.convert` stays clean
 
     model = build_model(config)
     if resuming:
