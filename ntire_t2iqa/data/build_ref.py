@@ -21,7 +21,6 @@ the annotator and the shape: :class:`AnnotationError`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -35,12 +34,13 @@ from PIL import Image
 
 from ..errors import ReferenceDataError
 from ..regions import SIZE
-from ..tracks.common import is_number
+from ..tracks.common import is_number, read_json_file
 from ..tracks.structure import IMAGE_SUFFIXES
 from .layout import write_json
 
 PathLike = str | os.PathLike[str]
 MAX_SHOWN = 20
+_JSON_FIX = "Pass the raw annotation file."
 
 
 class AnnotationError(ReferenceDataError):
@@ -51,14 +51,6 @@ class AnnotationError(ReferenceDataError):
         shown = "\n".join(f"  - {w}: {m}" for w, m in problems[:MAX_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_SHOWN} more" if len(problems) > MAX_SHOWN else ""
         super().__init__(file, f"{len(problems)} bad annotation(s):\n{shown}{more}\n", fix)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).",
-                                 "Pass the raw annotation file.") from exc
 
 
 def _finite(value: Any) -> bool:
@@ -115,7 +107,7 @@ def _mean_of(value: Any, where: str, problems: list[tuple[str, str]], bounds: tu
 def build_align_reference(raw: PathLike, out: PathLike | None = None) -> list[dict[str, Any]]:
     """Average a raw Track 1 list (``train_list.json`` form) into ``eval.json`` records; write them to ``out``."""
     path = Path(raw)
-    obj = _read_json(path)
+    obj = read_json_file(path, _JSON_FIX)
     if not isinstance(obj, list):
         raise ReferenceDataError(str(path), f"must be a JSON list of records, not {type(obj).__name__}.",
                                  "Pass a Track 1 raw list such as train_list.json.")
@@ -266,7 +258,7 @@ def _stem(name: str) -> str:
 
 def _read_structure_raw(raw: PathLike) -> tuple[Path, dict[str, Any]]:
     path = Path(raw)
-    obj = _read_json(path)
+    obj = read_json_file(path, _JSON_FIX)
     if not isinstance(obj, dict):
         raise ReferenceDataError(str(path), "must be a JSON object {image_name: {prompt_en, mos, bbox_info}}.",
                                  "Pass a Track 2 raw file such as train_info.json.")

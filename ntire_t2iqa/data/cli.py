@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -134,11 +134,9 @@ def _raw_annotations(raw: Path, track: str | None, images: str | None) -> tuple[
 
 
 def _infer_track(path: Path) -> str:
-    try:
-        obj: Any = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).",
-                                 "Pass the raw annotation file.") from exc
+    from ..tracks.common import read_json_file
+
+    obj = read_json_file(path, "Pass the raw annotation file.")
     return "align" if isinstance(obj, list) else "structure"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReferenceDataError
+from ..tracks.common import read_json_file
 from .layout import MANIFEST, write_json
 from .sources import TRACK_NAMES, DataLayoutError, detect, looked_for
 
@@ -121,11 +122,7 @@ def assign_folds(items: list[tuple[str, str | None, str | None]], k: int, seed: 
 def make_folds(train: PathLike, k: int = 5, seed: int = 0, out: PathLike | None = None) -> dict[str, Any]:
     """Prompt-grouped folds of a raw training file; written to ``out`` when given. Returns the folds.json dict."""
     path = Path(train)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).",
-                                 "Pass train_list.json (Track 1) or train_info.json (Track 2).") from exc
+    obj = read_json_file(path, "Pass train_list.json (Track 1) or train_info.json (Track 2).")
     track, items = _items(obj, path.name)
     fold = assign_folds(items, k, seed)
     folds: list[dict[str, Any]] = []

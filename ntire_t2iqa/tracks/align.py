@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Collection
@@ -16,12 +15,13 @@ from .. import metrics
 from ..archive import DuplicateKeys, SubmissionSource, is_non_finite, load_json_strict
 from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
 from ..safetext import quote
-from .common import README, Result, describe, is_number, summarize
+from .common import README, Result, describe, is_number, read_json_file, summarize
 
 TRACK = "align"
 OUTPUT = "output.json"
 REQUIRED = (OUTPUT, README)
 REFERENCE_NAME = "eval.json"
+_JSON_FIX = "Pass a valid JSON file."
 
 _SHAPE_FIX = ('Write a JSON list of objects: [{"img_path": "MODEL/00001.png", "total_score": 3.2, '
               '"element_score": {"cat (animal)": 0.9}}, ...].')
@@ -261,13 +261,6 @@ def _find(path: Path, name: str, suffix: str) -> Path:
     return path
 
 
-def _read_json_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(path), f"cannot be read as JSON ({exc}).", "Pass a valid JSON file.") from exc
-
-
 def _mean(value: Any, where: str) -> float:
     if type(value) is float and math.isfinite(value):  # the common case, kept fast (JSON numbers are float or int)
         return value
@@ -295,7 +288,7 @@ def load_reference(path: str | Path) -> dict[str, AlignRecord]:
     """Load eval.json (averaged form) or the raw training form (per-annotator lists are averaged)."""
     file = reference_file(path)
     out: dict[str, AlignRecord] = {}
-    for i, rec in enumerate(_records(_read_json_file(file), file.name)):
+    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name)):
         where = f"{file.name}, record {i}"
         img = rec.get("img_path")
         if not isinstance(img, str) or not img:
@@ -329,7 +322,7 @@ def load_expected(path: str | Path) -> Expected:
     phase = p / f"{p.name}.json"
     file = phase if p.is_dir() and phase.is_file() else _find(p, "test_inputs.json", ".json")
     out: Expected = {}
-    for i, rec in enumerate(_records(_read_json_file(file), file.name)):
+    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name)):
         img = rec.get("img_path")
         if not isinstance(img, str) or not img:
             raise ReferenceDataError(f"{file.name}, record {i}", "has no string 'img_path'.")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import safetext
-from ..errors import Problem, bounded, count, error, warning
+from ..errors import OrganizerError, Problem, ReferenceDataError, bounded, count, error, warning
 from ..safetext import quote
 
 README = "readme.txt"
@@ -92,6 +94,14 @@ def _check_readme_value(i: int, key: str, value: str, where: str) -> list[Proble
     elif not value:
         return [warning(where, "the description is empty.", "Describe the method in a few words.")]
     return []
+
+
+def read_json_file(path: Path, fix: str, error_type: type[OrganizerError] = ReferenceDataError) -> Any:
+    """An organizer's JSON file (UTF-8, a BOM allowed), or ``error_type`` naming the file, the cause and ``fix``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error_type(str(path), f"cannot be read as JSON ({exc}).", fix) from exc
 
 
 def is_number(value: Any) -> bool:

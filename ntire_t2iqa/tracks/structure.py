@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from .. import metrics, regions
 from ..archive import PICKLE_FIX, SubmissionSource, load_pickle_restricted
 from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
 from ..safetext import quote
-from .common import README, Result, describe, is_number, summarize
+from .common import README, Result, describe, is_number, read_json_file, summarize
 from .structure_masks import MASK_DTYPES, MASK_DTYPES_AT_512, MASK_FIX, check_mask, heatmap_sign
 
 __all__ = ["MASK_DTYPES", "MASK_DTYPES_AT_512", "OUTPUT", "REFERENCE_NAME", "REQUIRED", "TRACK", "StructureRecord",
@@ -284,11 +283,7 @@ def load_expected(path: str | Path) -> list[str]:
         if not names:
             raise ReferenceDataError(str(p), "holds no images.", f"Pass a folder of {', '.join(IMAGE_SUFFIXES)} files.")
         return names
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceDataError(str(p), f"cannot be read as JSON ({exc}).",
-                                 "Pass a JSON list of image names or a folder of images.") from exc
+    obj = read_json_file(p, "Pass a JSON list of image names or a folder of images.")
     if isinstance(obj, dict):
         obj = list(obj)
     if not isinstance(obj, list) or not all(isinstance(n, str) for n in obj):

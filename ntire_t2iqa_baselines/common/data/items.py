@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import numpy as np
 
 from ntire_t2iqa.data.sources import DataLayoutError
 from ntire_t2iqa.safetext import plain
+from ntire_t2iqa.tracks.common import read_json_file
 
 _CATEGORY = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
 MAX_SHOWN = 5
@@ -83,11 +83,7 @@ class StructureItem:
 
 def read_json(path: Path) -> Any:
     """A JSON file (UTF-8, BOM allowed) or a :class:`DataLayoutError` naming it."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataLayoutError(str(path), f"cannot be read as JSON ({exc}).",
-                              "Pass the file as released (UTF-8 JSON).") from exc
+    return read_json_file(path, "Pass the file as released (UTF-8 JSON).", DataLayoutError)
 
 
 def check_found(missing: list[str], folder: Path, total: int, option: str) -> None:
