@@ -136,12 +136,17 @@ def mask_fingerprint(pred_area: np.ndarray) -> tuple[int, np.ndarray]:
     return digest, np.packbits(grid)
 
 
+def _align(details: dict[str, Any]) -> Predictions:
+    """Track 1: totals and bit-packed element decisions, from a result's details."""
+    decisions = np.asarray(details["pred_element"]) >= ELEMENT_THRESHOLD
+    return Predictions(np.asarray(details["pred_total"], dtype=np.float64), np.packbits(decisions),
+                       int(decisions.size))
+
+
 def of_result(track: str, records: Any, details: dict[str, Any]) -> Predictions:
     """Predictions of a scored submission from its checked records and the result's details."""
     if track == "align":
-        decisions = np.asarray(details["pred_element"]) >= ELEMENT_THRESHOLD
-        return Predictions(np.asarray(details["pred_total"], dtype=np.float64), np.packbits(decisions),
-                           int(decisions.size))
+        return _align(details)
     names = details["image"]
     hashes = np.zeros(len(names), dtype=np.uint64)
     grids = np.zeros((len(names), GRID_BYTES), dtype=np.uint8)
@@ -153,8 +158,7 @@ def of_result(track: str, records: Any, details: dict[str, Any]) -> Predictions:
 def of_details(track: str, details: dict[str, np.ndarray]) -> Predictions | None:
     """What a result stored before schema 2 still gives from its ``details`` (no Track 2 masks)."""
     if track == "align" and "pred_total" in details and "pred_element" in details:
-        decisions = np.asarray(details["pred_element"]) >= ELEMENT_THRESHOLD
-        return Predictions(details["pred_total"].astype(np.float64), np.packbits(decisions), int(decisions.size))
+        return _align(details)
     if track == "structure" and "pred_score" in details:
         return Predictions(details["pred_score"].astype(np.float64))
     return None
