@@ -108,7 +108,7 @@ def train_command(name: str, data: str | None, train_annotations: str | None, tr
         path = module.train(source, Path(run_dir), config, device, seed)
     except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    err.print(f"trained {spec.name} in {time.perf_counter() - t0:.1f} s -> {path}")
+    err.print(f"trained {spec.name} in {time.perf_counter() - t0:.1f} s -> {terminal(str(path))}")
 
 
 @baseline.command("run")

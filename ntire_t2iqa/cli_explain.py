@@ -22,6 +22,7 @@ from .cli_common import (
 )
 from .data.layout import write_text_atomic
 from .errors import ReferenceDataError, SubmissionError
+from .safetext import terminal
 
 
 @click.command("explain")
@@ -67,7 +68,8 @@ def explain_command(submission: str, track: str, reference: str, images: str | N
         try:
             write_text_atomic(out_path, to_html(ex))
         except OSError as exc:
-            err.print(f"[bold red]cannot write {out_path}: {exc.strerror or exc}[/bold red]; choose a writable path.")
+            err.print(f"[bold red]cannot write {terminal(str(out_path))}: {terminal(str(exc.strerror or exc))}"
+                      "[/bold red]; choose a writable path.")
             sys.exit(2)
     if plots_dir is not None:
         written = write_plot_files(plots(ex), plots_dir, plot_formats)
@@ -77,4 +79,4 @@ def explain_command(submission: str, track: str, reference: str, images: str | N
         return
     print_summary(ex, out)
     if out_path is not None:
-        out.print(f"[green]wrote[/green] {out_path}")
+        out.print(f"[green]wrote[/green] {terminal(str(out_path))}")

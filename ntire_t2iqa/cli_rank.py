@@ -84,9 +84,9 @@ def rank_command(submissions: str | None, track: str, reference: str, manifest: 
         sys.exit(1 if summary.failed else 0)
     out.print(to_table(board, out.width))
     err.print(f"{summary.total} file(s): {summary.scored} scored now ({summary.invalid} invalid), "
-              f"{summary.already_scored} already in {db}.")
+              f"{summary.already_scored} already in {terminal(db)}.")
     if board.invalid:
-        err.print(f"{len(board.invalid)} invalid submission(s); see `ntire-t2iqa leaderboard --db {db} "
+        err.print(f"{len(board.invalid)} invalid submission(s); see `ntire-t2iqa leaderboard --db {terminal(db)} "
                   f"--track {track} --format md`.")
     for line in summary.notes:
         err.print(f"[yellow]invalid after an unexpected scorer error (organizer note):[/yellow] {terminal(line)}")

@@ -190,7 +190,7 @@ def trivial(data_path: str, track: str, kind: str, split: str, noise: float, see
     except (ReferenceDataError, ValueError, OSError) as exc:
         _fail(exc)
         return
-    out.print(f"[green]wrote[/green] {path}")
+    out.print(f"[green]wrote[/green] {terminal(str(path))}")
 
 
 def _fmt(value: float | None) -> str:
@@ -242,9 +242,9 @@ def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_
         out.print(demo_table(rows, split))
         for board, page in run.boards.values():
             out.print(to_table(board, out.width))
-            out.print(f"HTML leaderboard: {page}")
+            out.print(f"HTML leaderboard: {terminal(str(page))}")
         for track, (label, page) in run.reports.items():
-            out.print(f"Where {label} ({track}) loses points: {page}")
+            out.print(f"Where {label} ({track}) loses points: {terminal(str(page))}")
         for row in rows:
             for problem in row.errors[:3]:
                 out.print(f"[red]{row.track} {row.label}:[/red] {terminal(problem)}")
