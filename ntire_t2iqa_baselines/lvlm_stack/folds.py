@@ -98,12 +98,18 @@ def weights_dir(cfg: dict[str, Any]) -> Path | None:
     return p
 
 
-def prepare_base(run: Path, cfg: dict[str, Any], items: list[AlignItem], seed: int) -> None:
-    """Tiny config: train the offline tokenizer and save the random-init base into the run (once)."""
+def prepare_base(run: Path, cfg: dict[str, Any], items: list[AlignItem], seed: int,
+                 texts: list[str] | None = None, extra_tokens: tuple[str, ...] = ()) -> None:
+    """Tiny config: train the offline tokenizer and save the random-init base into the run (once).
+
+    ``texts``: the tokenizer's training corpus (default: lvlm-stack's prompts of ``items``);
+    ``extra_tokens``: words that must be single tokens (another baseline's answers).
+    """
     if weights_dir(cfg) is not None or (run / "base" / "config.json").is_file():
         return
     from .prompts import corpus
-    tok = build_tiny_tokenizer(corpus(items), cfg["model"]["tiny"].get("vocab_size", 640))
+    tok = build_tiny_tokenizer(corpus(items) if texts is None else texts,
+                               cfg["model"]["tiny"].get("vocab_size", 640), extra_tokens)
     tok.save_pretrained(str(run / "tokenizer"))
     spec = {**cfg["model"]["tiny"], "patch_size": cfg["model"]["patch_size"], "merge_size": cfg["model"]["merge_size"]}
     model = build_tiny_model(spec, tok, seed)

@@ -23,7 +23,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from ..common.data import AlignItem
-from .prompts import ELEMENT, IMAGE_PAD, OVERALL, TASKS, prefix_text, suffix_text
+from .prompts import ELEMENT, IMAGE_PAD, OVERALL, TASKS, Task, prefix_text, suffix_text
 from .tokenizer import single_token_id
 
 LM_TARGETS = r"language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
@@ -145,11 +145,23 @@ class ImageEncoder:
         if self.cache is not None and key in self.cache:
             return self.cache[key]
         with Image.open(path) as im:
-            out = self.proc(images=[im.convert("RGB")], return_tensors="pt")
-        result = (out["pixel_values"], out["image_grid_thw"][0])
+            result = self.encode(im)
         if self.cache is not None:
             self.cache[key] = result
         return result
+
+    def encode(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        """(patches, grid_thw) of an image in memory (never cached)."""
+        out = self.proc(images=[image.convert("RGB")], return_tensors="pt")
+        return out["pixel_values"], out["image_grid_thw"][0]
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the processor resizes a ``width`` x ``height`` image to (multiples of patch x merge)."""
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+        factor = self.proc.patch_size * self.merge
+        h, w = smart_resize(height, width, factor=factor, min_pixels=self.proc.size["shortest_edge"],
+                            max_pixels=self.proc.size["longest_edge"])
+        return w, h
 
 
 def rope_positions(n_prefix: int, grid: torch.Tensor, merge: int, n_suffix: int) -> torch.Tensor:
@@ -178,12 +190,16 @@ class Collator:
 
     ``tasks``: which sequences to build per image: 0 the overall one, 1 one per element (both by
     default; a separate overall or element model is trained and run on its own task only).
+    ``sequences``: another baseline's sequences instead: ``example -> [(key, suffix text, task, target)]``
+    (the example needs only ``pixels`` and ``grid``); ``tasks`` is then not used.
     """
 
-    def __init__(self, tokenizer: Any, merge: int, tasks: tuple[int, ...] = (0, 1)):
+    def __init__(self, tokenizer: Any, merge: int, tasks: tuple[int, ...] = (0, 1),
+                 sequences: Any = None):
         self.tok = tokenizer
         self.merge = merge
         self.tasks = tuple(tasks)
+        self.sequences = sequences
         self.pad_id = tokenizer.pad_token_id
         self.image_id = single_token_id(tokenizer, IMAGE_PAD)
         self.prefix = tokenizer.encode(prefix_text(), add_special_tokens=False)
@@ -192,25 +208,32 @@ class Collator:
     def _suffix(self, text: str) -> tuple[int, ...]:
         return tuple(self.tok.encode(text, add_special_tokens=False))
 
+    def _own(self, ex: Example) -> list[tuple[Any, str, int, float]]:
+        """lvlm-stack's sequences of an example: the overall one and one per element, with their targets."""
+        out = []
+        wanted = ([None] if 0 in self.tasks else []) + (list(ex.elements) if 1 in self.tasks else [])
+        for element in wanted:
+            if element is None:
+                y = ex.item.total if ex.item.total is not None else float("nan")
+            else:
+                y = (ex.item.element_scores or {}).get(element, float("nan"))
+            out.append(((ex.item.img_path, element), suffix_text(ex.item, element), 0 if element is None else 1, y))
+        return out
+
     def __call__(self, examples: list[Example]) -> dict[str, Any]:
         seqs, types, poss, feat_idx, task, target, keys = [], [], [], [], [], [], []
         offset = 0
         for ex in examples:
             n_img = int(ex.grid.prod()) // self.merge ** 2
-            wanted = ([None] if 0 in self.tasks else []) + (list(ex.elements) if 1 in self.tasks else [])
-            for element in wanted:
-                suffix = self._suffix(suffix_text(ex.item, element))
+            for key, text, t, y in (self.sequences(ex) if self.sequences is not None else self._own(ex)):
+                suffix = self._suffix(text)
                 seqs.append(self.prefix + [self.image_id] * n_img + list(suffix))
                 types.append([0] * len(self.prefix) + [1] * n_img + [0] * len(suffix))
                 poss.append(rope_positions(len(self.prefix), ex.grid, self.merge, len(suffix)))
                 feat_idx.append(torch.arange(offset, offset + n_img))
-                task.append(0 if element is None else 1)
-                if element is None:
-                    target.append(ex.item.total if ex.item.total is not None else float("nan"))
-                else:
-                    scores = ex.item.element_scores or {}
-                    target.append(scores.get(element, float("nan")))
-                keys.append((ex.item.img_path, element))
+                task.append(t)
+                target.append(y)
+                keys.append(key)
             offset += n_img
         width = max(map(len, seqs))
         n = len(seqs)
@@ -234,10 +257,11 @@ class Collator:
 class Scorer(torch.nn.Module):
     """Wraps the (peft) Qwen2.5-VL: batch -> expected answer value per sequence (the DDP unit)."""
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, tasks: tuple[Task, ...] = TASKS):
         super().__init__()
         self.model = model
-        for spec in TASKS:
+        self.task_names = tuple(spec.name for spec in tasks)
+        for spec in tasks:
             self.register_buffer(f"{spec.name}_ids", torch.tensor(
                 [single_token_id(tokenizer, a) for a in spec.answers]), persistent=False)
             self.register_buffer(f"{spec.name}_values", torch.tensor(spec.values), persistent=False)
@@ -249,19 +273,29 @@ class Scorer(torch.nn.Module):
 
     def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor, position_ids: torch.Tensor,
-                feat_index: torch.Tensor, task: torch.Tensor, **_: Any) -> torch.Tensor:
-        """Expected value of each sequence's first generated token under its task's answer set."""
+                feat_index: torch.Tensor, task: torch.Tensor, return_hidden: bool = False, **_: Any
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Expected value of each sequence's first generated token under its task's answer set.
+
+        ``return_hidden``: also the last layer's hidden state at the final input token, ``(n, hidden)``.
+        """
         core = self.core()
         visual = core.model.visual
         feats = visual(pixel_values.to(visual.dtype), grid_thw=image_grid_thw).pooler_output
         image = BaseModelOutputWithPooling(pooler_output=(feats[feat_index],))
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                          mm_token_type_ids=mm_token_type_ids, mm_encoder_outputs={"image": image},
-                         logits_to_keep=1, use_cache=False)
+                         logits_to_keep=1, use_cache=False, output_hidden_states=return_hidden)
         last = out.logits[:, -1]
-        overall = expected_value(last, self.overall_ids, self.overall_values)
-        element = expected_value(last, self.element_ids, self.element_values)
-        return torch.where(task == 0, overall, element)
+        score = expected_value(last, getattr(self, f"{self.task_names[-1]}_ids"),
+                               getattr(self, f"{self.task_names[-1]}_values"))
+        for t in range(len(self.task_names) - 2, -1, -1):
+            name = self.task_names[t]
+            value = expected_value(last, getattr(self, f"{name}_ids"), getattr(self, f"{name}_values"))
+            score = torch.where(task == t, value, score)
+        if return_hidden:
+            return score, out.hidden_states[-1][:, -1]
+        return score
 
 
 def model_inputs(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

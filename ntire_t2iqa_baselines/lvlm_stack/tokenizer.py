@@ -10,14 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .prompts import ELEMENT, OVERALL, PAD, SPECIAL_TOKENS
 
 
-def build_tiny_tokenizer(texts: list[str], vocab_size: int = 640) -> PreTrainedTokenizerFast:
-    """Train a small byte-level BPE on ``texts`` with Qwen's special tokens registered."""
+def build_tiny_tokenizer(texts: list[str], vocab_size: int = 640, extra_tokens: tuple[str, ...] = ()
+                         ) -> PreTrainedTokenizerFast:
+    """Train a small byte-level BPE on ``texts`` with Qwen's special tokens registered.
+
+    ``extra_tokens``: words that must be single tokens (other baselines' answer words, e.g. ``high``/``low``),
+    added as whole-word tokens (``yellow`` does not contain the token ``low``).
+    """
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
@@ -27,8 +32,12 @@ def build_tiny_tokenizer(texts: list[str], vocab_size: int = 640) -> PreTrainedT
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
+    if extra_tokens:
+        tok.add_tokens([AddedToken(t, single_word=True, normalized=False) for t in extra_tokens])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token="<|im_end|>",
                                    additional_special_tokens=[t for t in SPECIAL_TOKENS if t != PAD])
+    for t in extra_tokens:
+        single_token_id(fast, t)
     check_answer_tokens(fast)
     return fast
 
