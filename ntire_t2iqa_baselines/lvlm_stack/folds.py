@@ -22,7 +22,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -220,8 +220,16 @@ def train_fold(run: Path, data: Path, cfg: dict[str, Any], fold: int, accelerato
 
 
 def _train_part(run: Path, pdir: Path, part: str, train_items: list[AlignItem], cfg: dict[str, Any], fold: int,
-                accelerator: Accelerator, seed: int, encoder: ImageEncoder, t0: float) -> tuple[Scorer, Any, dict]:
-    """Train one model of a fold (joint, overall or element) from a fresh LoRA; save its adapter both ways."""
+                accelerator: Accelerator, seed: int, encoder: ImageEncoder, t0: float,
+                scorer_options: dict[str, Any] | None = None, make_collator: Callable[[Any], Collator] | None = None,
+                loss_fn: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor] | None = None
+                ) -> tuple[Scorer, Any, dict]:
+    """Train one model of a fold (joint, overall or element) from a fresh LoRA; save its adapter both ways.
+
+    For another baseline on the same loop (defaults: lvlm-stack's): ``scorer_options`` are passed to
+    :class:`Scorer` (``tasks``, ``output``); ``make_collator(tokenizer)`` builds the batches' collator;
+    ``loss_fn(scorer output, batch)`` is the loss (default: :func:`expectation_mse` on the batch's targets).
+    """
     tc = cfg["train"]
     main = accelerator.is_main_process
     tokenizer, base = load_base(run, cfg, accelerator.device)
@@ -229,8 +237,9 @@ def _train_part(run: Path, pdir: Path, part: str, train_items: list[AlignItem], 
     peft_model = add_lora(base, cfg["lora"])
     if tc.get("gradient_checkpointing"):
         enable_checkpointing(base)
-    scorer = Scorer(peft_model, tokenizer)
-    collator = Collator(tokenizer, cfg["model"]["merge_size"], PART_TASKS[part])
+    scorer = Scorer(peft_model, tokenizer, **(scorer_options or {}))
+    collator = (make_collator(tokenizer) if make_collator is not None
+                else Collator(tokenizer, cfg["model"]["merge_size"], PART_TASKS[part]))
     world, rank = accelerator.num_processes, accelerator.process_index
     micro = len(epoch_batches(len(train_items), tc["batch_images"], seed, fold, 0, rank, world))
     per_epoch = max(1, math.ceil(micro / tc.get("grad_accum", 1)))
@@ -255,8 +264,11 @@ def _train_part(run: Path, pdir: Path, part: str, train_items: list[AlignItem], 
             with accelerator.accumulate(scorer):
                 with accelerator.autocast():
                     pred = scorer(**model_inputs(batch, accelerator.device))
-                loss = expectation_mse(pred.float(), batch["target"].to(pred.device), batch["task"].to(pred.device),
-                                       weights)
+                if loss_fn is not None:
+                    loss = loss_fn(pred, batch)
+                else:
+                    loss = expectation_mse(pred.float(), batch["target"].to(pred.device),
+                                           batch["task"].to(pred.device), weights)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and tc.get("max_grad_norm"):
                     accelerator.clip_grad_norm_(scorer.parameters(), tc["max_grad_norm"])
@@ -283,3 +295,7 @@ def _train_part(run: Path, pdir: Path, part: str, train_items: list[AlignItem], 
         shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
     accelerator.wait_for_everyone()
     return raw, tokenizer, state
+
+
+#: The training loop of one model, public for other baselines built on lvlm-stack (see its keyword arguments).
+train_part = _train_part

@@ -255,11 +255,23 @@ class Collator:
 
 # ---------------------------------------------------------------------------------------------- scorer
 class Scorer(torch.nn.Module):
-    """Wraps the (peft) Qwen2.5-VL: batch -> expected answer value per sequence (the DDP unit)."""
+    """Wraps the (peft) Qwen2.5-VL: batch -> expected answer value per sequence (the DDP unit).
 
-    def __init__(self, model: Any, tokenizer: Any, tasks: tuple[Task, ...] = TASKS):
+    ``output`` (an attribute; it may be changed between calls): ``"expectation"`` (the default: softmax
+    over the task's answer tokens only, dotted with their values), ``"argmax"`` (the value of the likeliest
+    answer token: greedy decoding restricted to the answer set) or ``"logits"`` (the answer tokens' logits
+    in float32, ``(n, widest answer set)``, padded with ``-inf``: for a cross-entropy loss on the answer).
+    """
+
+    OUTPUTS = ("expectation", "argmax", "logits")
+
+    def __init__(self, model: Any, tokenizer: Any, tasks: tuple[Task, ...] = TASKS, output: str = "expectation"):
         super().__init__()
+        if output not in self.OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(self.OUTPUTS)}, not {output!r}")
         self.model = model
+        self.output = output
+        self.answer_counts = tuple(len(spec.answers) for spec in tasks)
         self.task_names = tuple(spec.name for spec in tasks)
         for spec in tasks:
             self.register_buffer(f"{spec.name}_ids", torch.tensor(
@@ -286,15 +298,28 @@ class Scorer(torch.nn.Module):
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                          mm_token_type_ids=mm_token_type_ids, mm_encoder_outputs={"image": image},
                          logits_to_keep=1, use_cache=False, output_hidden_states=return_hidden)
-        last = out.logits[:, -1]
-        score = expected_value(last, getattr(self, f"{self.task_names[-1]}_ids"),
-                               getattr(self, f"{self.task_names[-1]}_values"))
-        for t in range(len(self.task_names) - 2, -1, -1):
-            name = self.task_names[t]
-            value = expected_value(last, getattr(self, f"{name}_ids"), getattr(self, f"{name}_values"))
-            score = torch.where(task == t, value, score)
+        score = self.answer_values(out.logits[:, -1], task)
         if return_hidden:
             return score, out.hidden_states[-1][:, -1]
+        return score
+
+
+    def answer_values(self, last: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """First-token logits ``(n, vocab)`` -> each sequence's value under its task, as ``output`` says."""
+        if self.output == "logits":
+            out = last.new_full((last.shape[0], max(self.answer_counts)), float("-inf"), dtype=torch.float32)
+            for t, (name, count) in enumerate(zip(self.task_names, self.answer_counts)):
+                sel = task == t
+                out[sel, :count] = last[sel][:, getattr(self, f"{name}_ids")].float()
+            return out
+        score = None
+        for t in range(len(self.task_names) - 1, -1, -1):
+            ids, values = getattr(self, f"{self.task_names[t]}_ids"), getattr(self, f"{self.task_names[t]}_values")
+            if self.output == "expectation":
+                value = expected_value(last, ids, values)
+            else:
+                value = values.to(last.device, torch.float32)[last[..., ids].argmax(-1)]
+            score = value if score is None else torch.where(task == t, value, score)
         return score
 
 

@@ -51,12 +51,14 @@ def train_fingerprint(data: Path | TrackData) -> str:
     return hashlib.sha256(train_annotations(data).read_bytes()).hexdigest()
 
 
-def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
+def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int, texts: list[str] | None = None,
+                extra_tokens: tuple[str, ...] = ()) -> None:
     """Write config.json, folds.json and (tiny config) the base, once.
 
     folds.json is the ``folds.json`` next to the training annotations (from ``ntire-t2iqa data folds``)
     when it exists with the config's k, else made here by the same function (``make_folds``, k and seed
-    from the config).
+    from the config). ``texts``, ``extra_tokens``: the tiny tokenizer's corpus and whole-word tokens
+    (:func:`~.folds.prepare_base`; another baseline's prompts and answers).
     """
     run.mkdir(parents=True, exist_ok=True)
     saved = run / "config.json"
@@ -77,7 +79,7 @@ def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int) -> None:
         else:
             make_folds(train_file, k=cfg["train"]["folds"], seed=cfg["train"].get("fold_seed", 0),
                        out=run / "folds.json")
-    prepare_base(run, cfg, align_items(data, "train"), seed)
+    prepare_base(run, cfg, align_items(data, "train"), seed, texts, extra_tokens)
 
 
 def train(data: Path, out: Path, config: dict[str, Any], device: str = "cpu", seed: int = 0) -> Path:
