@@ -39,15 +39,16 @@ def _load(name: str) -> tuple[Any, Any]:
         raise click.ClickException(f"{INSTALL_HINT} ({exc})") from None
 
 
-def _config(module: Any, choice: str) -> dict[str, Any]:
-    configs = getattr(module, "CONFIGS", {})
-    path = Path(configs[choice]) if choice in configs else Path(choice)
-    if not path.is_file():
-        raise click.UsageError(f"--config {choice!r} is neither one of {', '.join(configs)} nor a JSON file")
+def _config(module: Any, choice: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The baseline's config (a name of its ``CONFIGS`` or a JSON file) with ``--set`` overrides, validated once
+    against its ``CONFIG_SCHEMA``; a bad file, key or value is a usage error naming the key path."""
+    from ntire_t2iqa_baselines.common.config import ConfigError, load_baseline_config
+
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--config {path}: not valid JSON ({exc})") from None
+        return load_baseline_config(getattr(module, "CONFIGS", {}), getattr(module, "CONFIG_SCHEMA", None), choice,
+                                    overrides)
+    except ConfigError as exc:
+        raise click.UsageError(f"--config: {exc}") from None
 
 
 @click.group("baseline")
@@ -94,13 +95,17 @@ def _data(track: str, data: str | None, split: str, annotations: str | None, ima
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), required=True,
               help="Run folder: checkpoints (every epoch) and config; an existing run is resumed.")
 @click.option("--config", "config_name", default="tiny", show_default=True, help="tiny, full, or a JSON file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config value by its dotted key path, the value read as JSON (else a string), "
+                   "e.g. --set train.epochs=2, --set model.path=/models/Qwen2.5-VL-7B-Instruct (lvlm-stack), "
+                   "--set altclip_dir=/models/AltCLIP (rahf). Repeatable; checked with the config.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(name: str, data: str | None, train_annotations: str | None, train_images: str | None,
-                  run_dir: str, config_name: str, device: str, seed: int) -> None:
+                  run_dir: str, config_name: str, overrides: tuple[str, ...], device: str, seed: int) -> None:
     """Train a baseline (resumes from the run folder's last checkpoint)."""
     spec, module = _load(name)
-    config = _config(module, config_name)
+    config = _config(module, config_name, overrides)
     t0 = time.perf_counter()
     try:
         source = _data(spec.track, data, "train", train_annotations, train_images)

@@ -7,11 +7,12 @@ checkpoints through :mod:`.convert`). README.md beside this file lists every set
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
+from ..common.config import load_baseline_config
 from .predict import predict
+from .schema import SCHEMA as CONFIG_SCHEMA
 from .train import is_finished, train
 
 TRACK = "align"
@@ -26,7 +27,7 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> P
 
     cache_dir = Path(cache_dir)
     if not is_finished(cache_dir):
-        train(Path(data), cache_dir, json.loads(CONFIGS["tiny"].read_text()), "cpu", 0)
+        train(Path(data), cache_dir, load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny"), "cpu", 0)
     t0 = time.perf_counter()
     records = predict(Path(data), split, cache_dir, "cpu", None)
     seconds = (time.perf_counter() - t0) / max(1, len(records))
@@ -34,4 +35,4 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> P
     return Path(out_zip)
 
 
-__all__ = ["CONFIGS", "TRACK", "demo_submission", "predict", "train"]
+__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

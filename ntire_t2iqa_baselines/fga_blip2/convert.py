@@ -249,7 +249,8 @@ def convert_to_run(sources: list[Path], out: Path, config: dict[str, Any], token
 def main(argv: list[str] | None = None) -> int:
     """``python -m ntire_t2iqa_baselines.fga_blip2.convert SRC [SRC...] --out DIR [--config full]
     [--tokenizer DIR]``."""
-    from . import CONFIGS
+    from ..common.config import ConfigError, load_baseline_config
+    from . import CONFIG_SCHEMA, CONFIGS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sources", nargs="+", type=Path, help="fga_blip2.pth (and eva_vit_g.pth when needed)")
@@ -257,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="full", help="full, tiny, or a JSON file")
     parser.add_argument("--tokenizer", type=Path, default=None, help="local bert-base-uncased folder")
     args = parser.parse_args(argv)
-    path = Path(CONFIGS.get(args.config, args.config))
-    config = json.loads(path.read_text())
+    try:
+        config = load_baseline_config(CONFIGS, CONFIG_SCHEMA, args.config)
+    except ConfigError as exc:
+        parser.error(str(exc))
     convert_to_run(args.sources, args.out, config, args.tokenizer)
     print(f"wrote {args.out / WEIGHTS}, {args.out / CONFIG}")
     return 0

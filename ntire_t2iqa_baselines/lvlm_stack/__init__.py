@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..common.config import load_baseline_config
 from .recipe import predict, train
+from .schema import SCHEMA as CONFIG_SCHEMA
 
 TRACK = "align"
 _CONFIG_DIR = Path(__file__).with_name("configs")
@@ -31,7 +33,7 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> P
     from ..registry import get
     from .recipe import train_fingerprint
 
-    config = json.loads(CONFIGS["tiny"].read_text())
+    config = load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny")
     run = Path(cache_dir)
     if (run / "config.json").is_file():
         old = json.loads((run / "config.json").read_text())
@@ -46,4 +48,4 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> P
     return Path(out_zip)
 
 
-__all__ = ["CONFIGS", "TRACK", "demo_submission", "predict", "train"]
+__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

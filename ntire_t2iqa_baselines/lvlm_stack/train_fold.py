@@ -9,13 +9,13 @@ its last checkpoint; a finished fold is skipped.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ntire_t2iqa.data.sources import SplitFiles, locate
 from ntire_t2iqa.errors import ReferenceDataError
 
-from . import CONFIGS
+from ..common.config import ConfigError, load_baseline_config
+from . import CONFIG_SCHEMA, CONFIGS
 from .folds import image_spec, make_accelerator, train_fold
 from .model import ImageEncoder
 from .recipe import prepare_run, train
@@ -34,15 +34,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cuda", help="cuda (each process takes its local GPU) or cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None, help="local Qwen2.5-VL directory (overrides model.path)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set train.epochs=2 (repeatable; checked as the config)")
     args = ap.parse_args(argv)
+    try:
+        config = load_baseline_config(CONFIGS, CONFIG_SCHEMA, args.config, args.overrides)
+    except ConfigError as exc:
+        ap.error(str(exc))
+    if args.weights:  # a string, as model.path's schema wants
+        config["model"]["path"] = args.weights
     try:
         args.data = locate(args.data, "align", {"train": SplitFiles(args.train_annotations, args.train_images)})
     except ReferenceDataError as exc:
         ap.error(str(exc))
-    path = Path(CONFIGS[args.config]) if args.config in CONFIGS else Path(args.config)
-    config = json.loads(path.read_text())
-    if args.weights:
-        config["model"]["path"] = args.weights
     if args.fold == "all":
         train(args.data, args.out, config, args.device, args.seed)
         return

@@ -18,6 +18,9 @@ from typing import Any
 
 from ntire_t2iqa.data.sources import TrackData
 
+from ..common.config import load_baseline_config
+from .schema import SCHEMA as CONFIG_SCHEMA
+
 TRACK = "structure"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS: dict[str, Path] = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
@@ -51,14 +54,12 @@ DEMO_EPOCHS = 10
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path, progress: bool = True) -> Path:
     """Train the tiny model (:data:`DEMO_EPOCHS` epochs) into ``cache_dir`` unless a finished run is there, then
     write a validated submission."""
-    import json
-
     from ..common.submission import write_submission
     from ..registry import get
 
     state = _load_run_state(Path(cache_dir))
     if state is None or not state.get("extra", {}).get("finished"):
-        config = json.loads(CONFIGS["tiny"].read_text())
+        config = load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny")
         config["train"]["epochs"] = DEMO_EPOCHS
         train(Path(data), Path(cache_dir), config, "cpu", 0, progress=progress)
     preds, seconds = _timed_predict(Path(data), split, Path(cache_dir), "cpu", progress=progress)
@@ -66,4 +67,4 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path, prog
     return Path(out_zip)
 
 
-__all__ = ["CONFIGS", "TRACK", "demo_submission", "predict", "train"]
+__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

@@ -272,8 +272,9 @@ def load_altclip_encoders(model: RAHF, folder: str | Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Convert an EM-RAHF checkpoint into a run folder of this baseline."""
+    from ..common.config import ConfigError, load_config
     from ..common.runtime import save_checkpoint
-    from . import CONFIGS
+    from . import CONFIG_SCHEMA, CONFIGS
     from .model import build_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -282,7 +283,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=Path(CONFIGS["full"]), help="config JSON (default: full)")
     parser.add_argument("--altclip", default=None, help="local AltCLIP folder (its tokenizer is used at inference)")
     args = parser.parse_args(argv)
-    config = json.loads(args.config.read_text())
+    try:
+        config = load_config(args.config, CONFIG_SCHEMA)
+    except ConfigError as exc:
+        parser.error(str(exc))
     if args.altclip:
         config["altclip_dir"] = str(Path(args.altclip).expanduser().resolve())
     model = build_model(config)

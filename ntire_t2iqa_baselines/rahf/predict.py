@@ -47,9 +47,10 @@ def heatmap_to_mask(heatmap: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def _default_config() -> dict[str, Any]:
-    from . import CONFIGS
+    from ..common.config import load_baseline_config
+    from . import CONFIG_SCHEMA, CONFIGS
 
-    return json.loads(Path(CONFIGS["full"]).read_text())
+    return load_baseline_config(CONFIGS, CONFIG_SCHEMA, "full")
 
 
 def load_run(weights: str | Path, device: str = "cpu") -> tuple[RAHF, PromptTokenizer, dict[str, Any]]:
