@@ -57,10 +57,14 @@ def read_align_inputs(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def align_items(data: str | Path | TrackData, split: str) -> list[AlignItem]:
-    """Track 1 items of ``split``: ``train`` with averaged targets, ``val``/``test`` from the public inputs."""
+def align_items(data: str | Path | TrackData, split: str, labels: bool = True) -> list[AlignItem]:
+    """Track 1 items of ``split``: ``train`` with averaged targets, ``val``/``test`` from the public inputs.
+
+    ``labels=False``: training items read as the public inputs are (images, prompts, element keys; no score,
+    vote or rating is read, so any values there are accepted), for label-free training.
+    """
     source = locate(data, "align")
-    train = split == "train"
+    train = split == "train" and labels
     file = source.annotations(split)
     records = build_align_reference(file) if train else read_align_inputs(file)
     folder = source.images(split)
@@ -78,6 +82,6 @@ def align_items(data: str | Path | TrackData, split: str) -> list[AlignItem]:
             model=img.split("/")[0] if "/" in img else "", prompt_type=str(rec.get("type") or ""),
             total=float(rec["total_score"]) if train else None,
             element_scores={k: float(v) for k, v in rec["element_score"].items()} if train else None,
-            ratings=prompt_ratings(rec)))
-    check_found(missing, folder, len(records), "--train-images DIR" if train else "--images DIR")
+            ratings=prompt_ratings(rec) if labels else {}))
+    check_found(missing, folder, len(records), "--train-images DIR" if split == "train" else "--images DIR")
     return out

@@ -49,9 +49,12 @@ def _prompt(entry: dict) -> str:
     return str(entry.get("prompt_en") or entry.get("prompt") or "")
 
 
-def structure_items(data: str | Path | TrackData, split: str, targets: tuple[str, ...] = ("mask",)
-                    ) -> list[StructureItem]:
-    """Track 2 items of ``split``: ``train`` with MOS and ``targets``, ``val``/``test`` names and prompts."""
+def structure_items(data: str | Path | TrackData, split: str, targets: tuple[str, ...] = ("mask",),
+                    labels: bool = True) -> list[StructureItem]:
+    """Track 2 items of ``split``: ``train`` with MOS and ``targets``, ``val``/``test`` names and prompts.
+
+    ``labels=False``: training items with names and prompts only (no MOS or annotator shape is read).
+    """
     unknown = set(targets) - set(TARGETS)
     if unknown:
         raise ValueError(f"unknown training target(s) {sorted(unknown)}; choose from {', '.join(TARGETS)}")
@@ -67,7 +70,7 @@ def structure_items(data: str | Path | TrackData, split: str, targets: tuple[str
     files = {n: _image_file(folder, n) for n in names}
     option = "--train-images DIR" if split == "train" else "--images DIR"
     check_found([n for n, f in files.items() if f is None], folder, len(names), option)
-    if split != "train":
+    if split != "train" or not labels:
         return [StructureItem(_stem(n), files[n], _prompt(info.get(n, {}))) for n in names]  # type: ignore[arg-type]
     warnings: list[str] = []
     built = build_structure_targets(annotations, folder, tuple(targets), warnings=warnings)
