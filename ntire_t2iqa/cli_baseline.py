@@ -61,19 +61,31 @@ def baseline() -> None:
 def list_command(as_json: bool) -> None:
     """List the baselines."""
     if as_json:
-        click.echo(json.dumps([{"name": spec.name, "track": spec.track, "summary": spec.summary}
-                               for spec in _registry().REGISTRY.values()]))
+        click.echo(json.dumps([{"name": spec.name, "track": spec.track, "tracks": list(spec.all_tracks),
+                                "summary": spec.summary} for spec in _registry().REGISTRY.values()]))
         return
     table = Table(title="Baselines")
     for col in ("name", "track", "what it is"):
         table.add_column(col)
     for spec in _registry().REGISTRY.values():
-        table.add_row(spec.name, spec.track, spec.summary)
+        table.add_row(spec.name, ", ".join(spec.all_tracks), spec.summary)
     out.print(table)
 
 
 DATA_HELP = ("Data folder: a synthetic challenge (`data synth`), a Track 1 root (train_list.json + images/, "
              "val/, test/) or a Track 2 root (train/, val/, test/); see the README, \"Your own copy of the data\".")
+
+
+TRACK_HELP = "The track, for a baseline that submits to both (eliq); default: the baseline's first track."
+
+
+def _track(spec: Any, track: str | None) -> str:
+    """``--track`` checked against the baseline's tracks (default: its first)."""
+    if track is None:
+        return spec.track
+    if track not in spec.all_tracks:
+        raise click.UsageError(f"--track {track}: {spec.name} submits to {' and '.join(spec.all_tracks)} only")
+    return track
 
 
 def _data(track: str, data: str | None, split: str, annotations: str | None, images: str | None) -> Any:
@@ -101,14 +113,17 @@ def _data(track: str, data: str | None, split: str, annotations: str | None, ima
                    "--set altclip_dir=/models/AltCLIP (rahf). Repeatable; checked with the config.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--track", type=click.Choice(["align", "structure"]), default=None, help=TRACK_HELP)
 def train_command(name: str, data: str | None, train_annotations: str | None, train_images: str | None,
-                  run_dir: str, config_name: str, overrides: tuple[str, ...], device: str, seed: int) -> None:
+                  run_dir: str, config_name: str, overrides: tuple[str, ...], device: str, seed: int,
+                  track: str | None) -> None:
     """Train a baseline (resumes from the run folder's last checkpoint)."""
     spec, module = _load(name)
+    track = _track(spec, track)
     config = _config(module, config_name, overrides)
     t0 = time.perf_counter()
     try:
-        source = _data(spec.track, data, "train", train_annotations, train_images)
+        source = _data(track, data, "train", train_annotations, train_images)
         err.print(f"{spec.name}: training data: {terminal(_describe(source, 'train'))}")
         path = module.train(source, Path(run_dir), config, device, seed)
     except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
@@ -129,15 +144,17 @@ def train_command(name: str, data: str | None, train_annotations: str | None, tr
 @click.option("--out", "out_zip", type=click.Path(dir_okay=False), required=True, help="Submission zip to write.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Inference batch size.")
+@click.option("--track", type=click.Choice(["align", "structure"]), default=None, help=TRACK_HELP)
 def run_command(name: str, data: str | None, split: str, inputs: str | None, images: str | None, weights: str,
-                out_zip: str, device: str, batch_size: int | None) -> None:
+                out_zip: str, device: str, batch_size: int | None, track: str | None) -> None:
     """Predict a split, write output + readme.txt (measured runtime), validate, then report success."""
     from ntire_t2iqa_baselines.common.submission import write_submission
 
     spec, module = _load(name)
+    track = _track(spec, track)
     t0 = time.perf_counter()
     try:
-        source = _data(spec.track, data, split, inputs, images)
+        source = _data(track, data, split, inputs, images)
         err.print(f"{spec.name}: {split} data: {terminal(_describe(source, split))}")
         predictions = module.predict(source, split, Path(weights), device, batch_size)
     except (ReferenceDataError, RuntimeError, FileNotFoundError, ValueError) as exc:
@@ -145,12 +162,13 @@ def run_command(name: str, data: str | None, split: str, inputs: str | None, ima
     elapsed = time.perf_counter() - t0
     n = len(predictions)
     try:
-        write_submission(spec, predictions, out_zip, elapsed / max(n, 1), device.startswith("cuda"), source, split)
+        write_submission(spec, predictions, out_zip, elapsed / max(n, 1), device.startswith("cuda"), source, split,
+                         track)
     except SubmissionError as exc:
         print_problems(exc.problems, err)
         err.print(f"[bold red]the {spec.name} submission is invalid[/bold red]; not written.")
         sys.exit(1)
-    out.print(f"[bold green]valid[/bold green] {spec.track} submission: {n} images, "
+    out.print(f"[bold green]valid[/bold green] {track} submission: {n} images, "
               f"{elapsed / max(n, 1):.4f} s per image -> {terminal(out_zip)}")
 
 

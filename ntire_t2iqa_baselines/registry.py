@@ -18,6 +18,13 @@ class BaselineSpec:
     summary: str
     extra_data: bool = False
     llm: bool = False
+    #: every track it submits to, when more than ``track`` (the default one); ``--track`` picks one
+    tracks: tuple[str, ...] = ()
+
+    @property
+    def all_tracks(self) -> tuple[str, ...]:
+        """The tracks this baseline submits to (``track`` first)."""
+        return self.tracks or (self.track,)
 
 
 REGISTRY: dict[str, BaselineSpec] = {
@@ -29,6 +36,10 @@ REGISTRY: dict[str, BaselineSpec] = {
                      "RAHF-style (EvalMuse-Structure): AltCLIP encoders, fusion blocks, heatmap and score heads."),
         BaselineSpec("lvlm-stack", "align", "ntire_t2iqa_baselines.lvlm_stack",
                      "Qwen2.5-VL + LoRA in 5 prompt-grouped folds, first-token scores, XGBoost blend.", llm=True),
+        BaselineSpec("eliq", "align", "ntire_t2iqa_baselines.eliq",
+                     "ELIQ, label-free: Qwen2.5-VL + LoRA tuned on built negatives (high/low), gated embeddings, "
+                     "Quality Query Transformer with ranking losses; no human label read.", llm=True,
+                     tracks=("align", "structure")),
     )
 }
 

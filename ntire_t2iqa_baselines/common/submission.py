@@ -26,15 +26,20 @@ def readme_text(seconds_per_image: float, on_gpu: bool, spec: BaselineSpec) -> s
 
 
 def write_submission(spec: BaselineSpec, predictions: Any, out_zip: str | Path, seconds_per_image: float,
-                     on_gpu: bool, data: str | Path | TrackData | None = None, split: str | None = None) -> Report:
+                     on_gpu: bool, data: str | Path | TrackData | None = None, split: str | None = None,
+                     track: str | None = None) -> Report:
     """Write ``out_zip`` and validate it (against the split's public inputs when ``data`` is given:
     a data folder of any layout or a resolved :class:`~ntire_t2iqa.data.sources.TrackData`).
 
+    ``track``: one of ``spec.all_tracks`` for a baseline that submits to both (default ``spec.track``).
     Raises :class:`~ntire_t2iqa.errors.SubmissionError` when the toolkit's own validator refuses it.
     """
+    track = track or spec.track
+    if track not in spec.all_tracks:
+        raise ValueError(f"{spec.name} submits to {' and '.join(spec.all_tracks)} only, not {track!r}")
     out_zip = Path(out_zip)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
-    if spec.track == "align":
+    if track == "align":
         member, blob = "output.json", json.dumps(predictions).encode()
     else:
         member, blob = "output.pkl", pickle.dumps(predictions, protocol=4)
@@ -42,8 +47,8 @@ def write_submission(spec: BaselineSpec, predictions: Any, out_zip: str | Path, 
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(member, blob)
         zf.writestr("readme.txt", readme_text(seconds_per_image, on_gpu, spec))
-    inputs = locate(data, spec.track).inputs(split) if data is not None and split else None
-    report = validate(tmp, spec.track, inputs=inputs)
+    inputs = locate(data, track).inputs(split) if data is not None and split else None
+    report = validate(tmp, track, inputs=inputs)
     if not report.valid:
         raise SubmissionError(report.problems)
     tmp.replace(out_zip)
