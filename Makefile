@@ -8,7 +8,11 @@ PIP := $(VENV)/bin/pip
 # torch is pinned to its CPU build first so that the baselines extra cannot pull a multi-GB CUDA build;
 # on a GPU machine install the CUDA torch you want instead (TORCH="torch==2.13.0" by default).
 TORCH ?= torch==2.13.0
+# the demo's baselines (demo --baselines): BASELINES=none for none; LVLM=1 adds lvlm-stack
+BASELINES ?= fga-blip2,rahf
 LVLM ?= 0
+comma := ,
+DEMO_BASELINES := $(BASELINES)$(if $(filter 1,$(LVLM)),$(comma)lvlm-stack)
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,9 +24,9 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The small synthetic challenge (demo/), trivial submissions (submissions/), validated and scored: one table.
-# LVLM=1 adds the lvlm-stack baseline (about 2.5 more minutes the first time).
+# LVLM=1 adds the lvlm-stack baseline (about 2.5 more minutes the first time); BASELINES=none runs none.
 demo: $(VENV)/.installed
-	NTIRE_DEMO_LVLM=$(LVLM) $(VENV)/bin/ntire-t2iqa demo
+	$(VENV)/bin/ntire-t2iqa demo --baselines $(DEMO_BASELINES)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -1,14 +1,14 @@
 """The baselines' part of ``ntire-t2iqa demo``: train (or reuse) the tiny models, submit, let the demo score.
 
-``NTIRE_DEMO_BASELINES`` picks the baselines (comma-separated; default ``fga-blip2,rahf``;
-``none`` for none); ``NTIRE_DEMO_LVLM=1`` adds ``lvlm-stack`` (about 2.5 more minutes the
-first time). Trained runs are kept in ``<challenge>/.runs/<name>`` and reused.
+``ntire-t2iqa demo --baselines fga-blip2,rahf,lvlm-stack`` picks the baselines (default ``fga-blip2,rahf``;
+``none`` for none; ``lvlm-stack`` takes about 2.5 more minutes the first time). Trained runs are kept in
+``<challenge>/.runs/<name>`` and reused.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ntire_t2iqa.data import ChallengePaths
@@ -29,19 +29,20 @@ if _torch_missing():  # on a core-only install the demo runs without the baselin
 DEFAULT = ("fga-blip2", "rahf")
 
 
-def selected() -> list[str]:
-    """The baselines the demo runs, from the environment."""
-    raw = os.environ.get("NTIRE_DEMO_BASELINES")
-    names = list(DEFAULT) if raw is None else [n.strip() for n in raw.split(",") if n.strip() and n != "none"]
-    if os.environ.get("NTIRE_DEMO_LVLM") == "1" and "lvlm-stack" not in names:
-        names.append("lvlm-stack")
+def selected(baselines: Sequence[str] | None = None) -> list[str]:
+    """The baselines the demo runs: ``baselines`` (``demo --baselines``) checked against the registry, else
+    :data:`DEFAULT`; an unknown name is a ``KeyError`` listing the known ones."""
+    names = list(DEFAULT if baselines is None else dict.fromkeys(baselines))
+    for name in names:
+        registry.get(name)
     return names
 
 
-def demo_submissions(paths: ChallengePaths, split: str, out_dir: Path) -> list[tuple[str, str, Path]]:
+def demo_submissions(paths: ChallengePaths, split: str, out_dir: Path,
+                     baselines: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
     """Write one validated submission per selected baseline; return (track, label, zip) triples."""
     out = []
-    for name in selected():
+    for name in selected(baselines):
         spec = registry.get(name)
         module = registry.load(name)
         zip_path = module.demo_submission(paths.root, split, Path(out_dir) / f"demo-{spec.track}-{name}.zip",

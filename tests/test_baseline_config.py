@@ -200,3 +200,24 @@ def test_lvlm_train_fold_script_checks_its_config(tmp_path: Path, capsys: pytest
         train_fold(["--out", str(tmp_path / "run"), "--config", "tiny", "--set", "lora.r=0", "--device", "cpu"])
     assert info.value.code == 2
     assert "lora.r: 0 is below the minimum 1" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- settings once hidden in the environment
+def test_rahf_altclip_folder_comes_from_the_config_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ntire_t2iqa_baselines.rahf.tokenizer import altclip_folder, load_tokenizer
+
+    monkeypatch.setenv("RAHF_ALTCLIP_DIR", str(tmp_path))  # no longer read
+    assert altclip_folder({"altclip_dir": None}) is None
+    assert altclip_folder({"altclip_dir": "~/AltCLIP"}) == Path("~/AltCLIP").expanduser()
+    with pytest.raises(ValueError, match=r"--set altclip_dir=DIR"):
+        load_tokenizer({"text": {"tokenizer": "altclip", "max_length": 8}, "altclip_dir": None}, None)
+
+
+def test_lvlm_weights_folder_comes_from_model_path_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ntire_t2iqa_baselines.lvlm_stack.folds import weights_dir
+
+    monkeypatch.setenv("LVLM_STACK_WEIGHTS", str(tmp_path))  # no longer read
+    assert weights_dir({"model": {"path": None}}) is None
+    assert weights_dir({"model": {"path": str(tmp_path)}}) == tmp_path
+    with pytest.raises(FileNotFoundError, match=r"--set model.path=DIR"):
+        weights_dir({"model": {"path": str(tmp_path / "absent")}})

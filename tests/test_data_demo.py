@@ -23,7 +23,7 @@ def test_run_demo_scores_every_trivial_submission_and_plugin(tmp_path, monkeypat
                                                           out_dir / "plugin.zip", noise=0.0))]
 
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
-    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
+    monkeypatch.setattr(demo_module, "PLUGIN_MODULES", [])
     demo_module.register_submitter(plugin)
     run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     rows, timings = run.rows, run.timings
@@ -50,7 +50,7 @@ def test_quiet_demo_holds_back_plugin_stderr_unless_the_plugin_fails(tmp_path, m
         raise RuntimeError("plugin failed")
 
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
-    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
+    monkeypatch.setattr(demo_module, "PLUGIN_MODULES", [])
     demo_module.register_submitter(chatty)
     run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     assert run.rows[-1].label == "chatty" and "epoch" not in capsys.readouterr().err
@@ -65,9 +65,8 @@ def test_quiet_demo_holds_back_plugin_stderr_unless_the_plugin_fails(tmp_path, m
 def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
-    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     runner = CliRunner()
-    result = runner.invoke(main, ["demo", "--quiet"])
+    result = runner.invoke(main, ["demo", "--quiet", "--baselines", "none"])
     assert result.exit_code == 0, result.output
     for label in ("constant", "random", "oracle σ=0.3", "structure", "align"):
         assert label in result.output
@@ -83,7 +82,7 @@ def test_cli_demo_end_to_end_on_the_small_challenge(tmp_path, monkeypatch):
     report = (tmp_path / "demo" / "explain_structure.html").read_text()
     assert "Where demo-structure-random.zip loses points" in report and 'class="overlay"' in report
     assert 'id="categories"' in (tmp_path / "demo" / "explain_align.html").read_text()
-    as_json = runner.invoke(main, ["demo", "--json"])
+    as_json = runner.invoke(main, ["demo", "--json", "--baselines", "none"])
     payload = json.loads(as_json.output)
     assert as_json.exit_code == 0 and payload["seconds"]["generate"] == 0.0
     assert payload["reports"]["align"]["submission"] == "constant"
@@ -101,8 +100,41 @@ def test_a_plugin_whose_dependency_is_missing_is_skipped_with_a_note(tmp_path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(demo_module, "PLUGIN_MODULES", ["fakeplugin.demo", "fakeplugin.absent", "fakeplugin.other"])
     monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
-    monkeypatch.setenv("NTIRE_DEMO_BASELINES", "none")
     run = run_demo(tmp_path / "demo", tmp_path / "subs", "val", progress=False, size=TINY)
     assert len(run.rows) == 6
     assert run.notes == ["fakeplugin.demo skipped: it needs 'torch_that_is_not_installed', which is not installed "
                          "(pip install -e '.[baselines]')."]
+
+
+def test_demo_baselines_option_reaches_the_plugin_and_unknown_names_are_usage_errors(tmp_path, monkeypatch):
+    package = tmp_path / "recordplugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "demo.py").write_text("SEEN = []\n"
+                                      "def demo_submissions(paths, split, out_dir, baselines=None):\n"
+                                      "    SEEN.append(baselines)\n"
+                                      "    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(demo_module, "PLUGIN_MODULES", ["recordplugin.demo"])
+    monkeypatch.setattr(demo_module, "_SUBMITTERS", [])
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for option, expected in ((["--baselines", "rahf, lvlm-stack,rahf"], ("rahf", "lvlm-stack")),
+                             (["--baselines", "none"], ()), ([], None)):
+        result = runner.invoke(main, ["demo", "--json", *option])
+        assert result.exit_code == 0, result.output
+        assert sys.modules["recordplugin.demo"].SEEN[-1] == expected
+    result = runner.invoke(main, ["demo", "--baselines", "fga-blip,rahf"])
+    assert result.exit_code == 2
+    assert "unknown baseline 'fga-blip'" in result.output and "Did you mean 'fga-blip2'?" in result.output
+
+
+def test_the_baselines_plugin_checks_names_against_the_registry():
+    pytest.importorskip("torch")
+    from ntire_t2iqa_baselines import demo as plugin
+
+    assert plugin.selected() == ["fga-blip2", "rahf"]
+    assert plugin.selected(("lvlm-stack", "rahf", "lvlm-stack")) == ["lvlm-stack", "rahf"]
+    assert plugin.selected(()) == []
+    with pytest.raises(KeyError, match="unknown baseline 'nope'"):
+        plugin.selected(["nope"])

@@ -211,22 +211,45 @@ def demo_table(rows: list[DemoRow], split: str) -> Table:
     return table
 
 
+def _baseline_names(text: str | None) -> tuple[str, ...] | None:
+    """``--baselines``: ``None`` (the default set), ``()`` for ``none``, else the names, each a known baseline."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"))
+    try:
+        from ntire_t2iqa_baselines import registry
+    except ImportError:  # a core-only install: the demo runs without baselines and says how to add them
+        return names
+    for name in names:
+        try:
+            registry.get(name)
+        except KeyError as exc:
+            raise click.UsageError(f"--baselines: {exc.args[0]} Use 'none' for no baseline.") from None
+    return names
+
+
 @click.command("demo")
 @click.argument("out_dir", metavar="[OUT_DIR]", type=click.Path(file_okay=False), default="demo")
 @click.option("--submissions", type=click.Path(file_okay=False), default="submissions", show_default=True,
               help="Where the demo's submission zips go.")
 @click.option("--split", type=click.Choice(EVAL_SPLITS), default="test", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--baselines", "baseline_names", default=None, metavar="NAMES",
+              help="Comma-separated baselines to train (tiny configs, reused from OUT_DIR/.runs) and score, e.g. "
+                   "fga-blip2,rahf,lvlm-stack (lvlm-stack: about 2.5 more minutes the first time); 'none' for none. "
+                   "[default: fga-blip2,rahf]")
 @click.option("--quiet", is_flag=True, help="No progress bars; baseline logs only if a baseline fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def demo(out_dir: str, submissions: str, split: str, seed: int, quiet: bool, as_json: bool) -> None:
+def demo(out_dir: str, submissions: str, split: str, seed: int, baseline_names: str | None, quiet: bool,
+         as_json: bool) -> None:
     """Run the toolkit end to end on the small synthetic challenge in OUT_DIR (default demo/)."""
     from ..leaderboard.export import to_table
     from .demo import run_demo
 
+    baselines = _baseline_names(baseline_names)
     start = time.perf_counter()
     try:
-        run = run_demo(out_dir, submissions, split, seed, progress=not (quiet or as_json))
+        run = run_demo(out_dir, submissions, split, seed, progress=not (quiet or as_json), baselines=baselines)
     except (ReferenceDataError, ValueError, OSError) as exc:
         _fail(exc)
         return

@@ -12,7 +12,8 @@
 
 Baselines join the demo with a plugin: a module named in :data:`PLUGIN_MODULES` (or
 registered with :func:`register_submitter`) that provides
-``demo_submissions(paths: ChallengePaths, split: str, out_dir: Path) -> list[(track, label, zip_path)]``.
+``demo_submissions(paths: ChallengePaths, split: str, out_dir: Path) -> list[(track, label, zip_path)]``;
+a plugin module's function also receives ``baselines=`` (the names of ``demo --baselines``) when they are given.
 A plugin module that is not installed is skipped. Without progress output (``--quiet``,
 ``--json``) what a plugin writes to stderr (training logs, progress bars) is held back and
 shown only if the plugin fails.
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import importlib
 import io
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,9 @@ def _quietly(submitter: Submitter, paths: ChallengePaths, split: str,
         raise
 
 
-def _plugins() -> tuple[list[Submitter], list[str]]:
-    """Submitters from the plugin modules and the registry, and notes on plugins skipped."""
+def _plugins(baselines: Sequence[str] | None = None) -> tuple[list[Submitter], list[str]]:
+    """Submitters from the plugin modules (given ``baselines=`` when it is not ``None``) and the registry, and
+    notes on plugins skipped."""
     found: list[Submitter] = []
     notes: list[str] = []
     for name in PLUGIN_MODULES:
@@ -106,7 +109,7 @@ def _plugins() -> tuple[list[Submitter], list[str]]:
             continue
         func = getattr(module, "demo_submissions", None)
         if callable(func):
-            found.append(func)
+            found.append(func if baselines is None else functools.partial(func, baselines=tuple(baselines)))
     return found + _SUBMITTERS, notes
 
 
@@ -210,15 +213,19 @@ class DemoRun:
 
 
 def run_demo(out_dir: PathLike = "demo", submissions: PathLike = "submissions", split: str = "test",
-             seed: int = 0, progress: bool = True, size: str | SynthSize = "small") -> DemoRun:
-    """Generate (if needed), submit, validate and score every demo submission."""
+             seed: int = 0, progress: bool = True, size: str | SynthSize = "small",
+             baselines: Sequence[str] | None = None) -> DemoRun:
+    """Generate (if needed), submit, validate and score every demo submission.
+
+    ``baselines``: the baselines' names for the plugins (``None``: their default; empty: none).
+    """
     start = time.perf_counter()
     paths, generated = ensure_challenge(out_dir, seed, progress, size)
     out = Path(submissions)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     entries = trivial_submissions(paths, split, out)
-    submitters, notes = _plugins()
+    submitters, notes = _plugins(baselines)
     for submitter in submitters:
         entries.extend(submitter(paths, split, out) if progress else _quietly(submitter, paths, split, out))
     t1 = time.perf_counter()

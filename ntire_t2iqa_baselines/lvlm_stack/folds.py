@@ -87,14 +87,16 @@ def quiet_hub_bars() -> Iterator[None]:
 
 
 def weights_dir(cfg: dict[str, Any]) -> Path | None:
-    """Local Qwen2.5-VL directory of a full config (``LVLM_STACK_WEIGHTS`` overrides ``model.path``)."""
-    path = os.environ.get("LVLM_STACK_WEIGHTS") or cfg["model"].get("path")
+    """Local Qwen2.5-VL directory of a full config: ``model.path`` (``--set model.path=DIR``; train_fold's
+    ``--weights DIR``)."""
+    path = cfg["model"].get("path")
     if not path:
         return None
     p = Path(path).expanduser()
     if not p.is_dir():
         raise FileNotFoundError(f"Qwen2.5-VL weights directory {p} does not exist; download the model once and set "
-                                "model.path in the config or LVLM_STACK_WEIGHTS (no hub access at run time).")
+                                "model.path in the config (baseline train lvlm-stack --set model.path=DIR, or "
+                                "train_fold --weights DIR; no hub access at run time).")
     return p
 
 

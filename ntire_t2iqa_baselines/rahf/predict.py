@@ -58,7 +58,8 @@ def load_run(weights: str | Path, device: str = "cpu") -> tuple[RAHF, PromptToke
 
     A run folder holds ``model.safetensors`` + ``config.json`` (+ the tiny tokenizer). A bare
     checkpoint (e.g. an EM-RAHF ``.pth``) uses the ``config.json`` beside it, else the full config;
-    its tokenizer then comes from the AltCLIP folder (``altclip_dir`` or ``$RAHF_ALTCLIP_DIR``).
+    its tokenizer then comes from the AltCLIP folder of that config's ``altclip_dir`` (``convert --altclip`` sets
+    it in the run folder it writes).
     """
     path = Path(weights)
     file = weights_file(path)

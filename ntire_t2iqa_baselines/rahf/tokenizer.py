@@ -9,7 +9,6 @@ ids too (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3) and is saved in the ru
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -19,8 +18,9 @@ from typing import Any, Protocol
 import torch
 
 PREFIX = "human artifact"
-#: Environment variable naming the local AltCLIP folder when a config leaves ``altclip_dir`` empty.
-ALTCLIP_ENV = "RAHF_ALTCLIP_DIR"
+#: How to name the local AltCLIP folder, for messages.
+ALTCLIP_HOW = ("set altclip_dir in the config: `baseline train rahf --config full --set altclip_dir=DIR`, "
+               "or `python -m ntire_t2iqa_baselines.rahf.convert CKPT RUN --altclip DIR` for a checkpoint")
 WORD_TOKENIZER_FILE = "word_tokenizer.json"
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
@@ -107,8 +107,8 @@ class AltCLIPTokenizer:
 
 
 def altclip_folder(config: dict[str, Any]) -> Path | None:
-    """The local AltCLIP folder: the config's ``altclip_dir``, else ``$RAHF_ALTCLIP_DIR``, else ``None``."""
-    value = config.get("altclip_dir") or os.environ.get(ALTCLIP_ENV)
+    """The local AltCLIP folder: the config's ``altclip_dir``, else ``None``."""
+    value = config.get("altclip_dir")
     return Path(value).expanduser() if value else None
 
 
@@ -123,8 +123,7 @@ def load_tokenizer(config: dict[str, Any], run_dir: Path | None) -> PromptTokeni
     if kind == "altclip":
         folder = text.get("tokenizer_dir") or altclip_folder(config)
         if folder is None:
-            raise ValueError("the config uses AltCLIP's tokenizer but names no folder: set altclip_dir (or "
-                             f"text.tokenizer_dir, or ${ALTCLIP_ENV}) to a local copy of BAAI/AltCLIP "
-                             "(tokenizer files included)")
+            raise ValueError("the config uses AltCLIP's tokenizer but names no folder of a local copy of "
+                             f"BAAI/AltCLIP (tokenizer files included): {ALTCLIP_HOW} (or set text.tokenizer_dir)")
         return AltCLIPTokenizer(Path(folder), int(text["max_length"]))
     raise ValueError(f"unknown text.tokenizer {kind!r}; use 'word' or 'altclip'")

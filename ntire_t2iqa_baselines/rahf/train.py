@@ -168,8 +168,8 @@ def _init_model(config: dict[str, Any], out: Path, resumed: bool) -> RAHF:
     elif config.get("init_from_altclip"):
         folder = altclip_folder(config)
         if folder is None:
-            raise ValueError("this config starts from pretrained AltCLIP but names no folder: set altclip_dir "
-                             "(or $RAHF_ALTCLIP_DIR) to a local copy of BAAI/AltCLIP")
+            raise ValueError("this config starts from pretrained AltCLIP but names no local copy of BAAI/AltCLIP: "
+                             "ntire-t2iqa baseline train rahf --config full --set altclip_dir=/models/AltCLIP ...")
         from .convert import load_altclip_encoders
 
         load_altclip_encoders(model, folder)
