@@ -40,6 +40,9 @@ REGISTRY: dict[str, BaselineSpec] = {
                      "ELIQ, label-free: Qwen2.5-VL + LoRA tuned on built negatives (high/low), gated embeddings, "
                      "Quality Query Transformer with ranking losses; no human label read.", llm=True,
                      tracks=("align", "structure")),
+        BaselineSpec("imatch", "align", "ntire_t2iqa_baselines.imatch",
+                     "iMatch (NTIRE 2025 Track 1 winner): Qwen2.5-VL + LoRA, QAlign levels, element hints, "
+                     "val pseudo-labels, image augmentation.", llm=True),
     )
 }
 

@@ -1,0 +1,21 @@
+"""``imatch``: the NTIRE 2025 Track 1 winner's recipe (iMatch) on lvlm-stack's Qwen2.5-VL, LoRA, folds and scorer.
+
+Instruction targets as discrete levels (overall: 15 letters ``a``..``o``; elements: 7 digits), QAlign
+read-out (closed-set softmax, expected level, mapped back), element levels as hints in the overall
+query, pseudo-labelled val images in a second training phase, image-augmented copies, prompt type and
+level perturbation for the element model, an ensemble over folds or seeds. Every strategy is a switch
+of the config's ``recipe`` section (all on in ``full``). See README.md in this folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .predict import predict
+from .train import train
+
+TRACK = "align"
+_CONFIG_DIR = Path(__file__).with_name("configs")
+CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
+
+__all__ = ["CONFIGS", "TRACK", "predict", "train"]

@@ -1,0 +1,137 @@
+"""imatch end to end on a micro config: both phases, pseudo-labels, augmentation, OOF tau, CLI train and run.
+
+A ~50k-parameter Qwen2.5-VL, 2 ensemble members (prompt-grouped folds), one epoch per model, on a
+synthetic challenge built here; the whole module takes well under a minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("accelerate")
+
+from click.testing import CliRunner  # noqa: E402
+
+from ntire_t2iqa import score, validate  # noqa: E402
+from ntire_t2iqa.cli import main  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize  # noqa: E402
+from ntire_t2iqa_baselines.common.data import align_items  # noqa: E402
+from ntire_t2iqa_baselines.imatch import CONFIGS, levels, predict  # noqa: E402
+from ntire_t2iqa_baselines.imatch import query as Q  # noqa: E402
+from ntire_t2iqa_baselines.imatch.predict import LevelPredictor, member_dirs, run_info  # noqa: E402
+
+
+def micro_config() -> dict:
+    """The tiny config shrunk: 2 folds = 2 members, 1 epoch, a 1-layer text model; every strategy on."""
+    cfg = json.loads(Path(CONFIGS["tiny"]).read_text())
+    cfg["model"]["tiny"].update(text_hidden=32, text_intermediate=64, text_layers=1, heads=2, kv_heads=1,
+                                vision_hidden=16, vision_heads=1, vision_intermediate=32, vocab_size=400)
+    cfg["lora"].update(r=4, alpha=8)
+    cfg["train"].update(folds=2, epochs=1, batch_images=6, warmup_steps=1, lr_lm=0.01, lr_vision=0.001)
+    cfg["infer"]["batch_images"] = 12
+    cfg["ensemble"]["members"] = 2
+    cfg["recipe"]["image_aug_share"] = 0.25
+    return cfg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Micro models are fastest on one thread; restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def challenge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("imatch") / "challenge"
+    synthesize(root, seed=7, size=SynthSize((6, 4, 4), 2, (0, 4, 4)), workers=1, progress=False, tracks=("align",))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(challenge: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("imatch") / "run"
+    config = tmp_path_factory.mktemp("imatch") / "micro.json"
+    config.write_text(json.dumps(micro_config()))
+    result = CliRunner().invoke(main, ["baseline", "train", "imatch", "--data", str(challenge), "--out", str(run),
+                                       "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_run_folder_has_both_phases_pseudo_labels_and_copies(challenge: Path, trained: Path) -> None:
+    cfg, info = run_info(trained)
+    assert info["final_phase"] == "phase2" and info["members"] == [0, 1]
+    for phase in ("phase1", "phase2"):
+        for mdir in member_dirs(trained, phase, [0, 1]):
+            assert (mdir / "element" / "adapter.safetensors").is_file()
+            assert (mdir / "overall" / "adapter.safetensors").is_file()
+    train = align_items(challenge, "train")
+    assert info["n_augmented"] == round(len(train) * 0.25) == len(list((trained / "augmented").rglob("*.png")))
+    pseudo = json.loads((trained / "pseudo_val.json").read_text())
+    val = {it.img_path for it in align_items(challenge, "val")}
+    test = {it.img_path for it in align_items(challenge, "test")}
+    sources = {p["img_path"].removeprefix("pseudo/") for p in pseudo}
+    assert sources == val and not sources & test  # every val image, no test image
+    for p in pseudo:
+        assert 1.0 <= p["total_score"] <= 5.0 and all(0.0 <= s <= 1.0 for s in p["element_score"].values())
+    assert info["n_oof"] == len(train) and info["tau_calibrated"] and 1.5 <= info["tau"] <= 6.5
+
+
+def test_overall_query_gets_the_element_models_predictions(challenge: Path, trained: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, info = run_info(trained)
+    items = align_items(challenge, "test")
+    predictor = LevelPredictor(trained, cfg)
+    members = member_dirs(trained, info["final_phase"], info["members"])
+    elements = predictor.element_levels(members, items)
+    seen: list[str] = []
+    original = Q.Query.overall_text
+    monkeypatch.setattr(Q.Query, "overall_text", lambda self, item: seen.append(original(self, item)) or seen[-1])
+    records = predict(challenge, "test", trained)
+    want = {it.img_path: Q.hint_text(it, elements[it.img_path]) for it in items}
+    assert len(seen) == 2 * len(items)  # each member's overall model
+    assert all(any(want[it.img_path] in text and it.prompt in text for text in seen) for it in items)
+    by_img = {r["img_path"]: r for r in records}
+    for it in items:  # elements written as 0..1 with the run's tau: >= 0.5 exactly when the mean level > tau
+        for e in it.elements:
+            assert (by_img[it.img_path]["element_score"][e] >= 0.5) == (elements[it.img_path][e] > info["tau"])
+
+
+def test_cli_run_writes_valid_submissions_that_score(challenge: Path, trained: Path, tmp_path: Path) -> None:
+    for split in ("val", "test"):
+        zp = tmp_path / f"imatch-{split}.zip"
+        result = CliRunner().invoke(main, ["baseline", "run", "imatch", "--data", str(challenge), "--split", split,
+                                           "--weights", str(trained), "--out", str(zp)])
+        assert result.exit_code == 0, result.output
+        inputs = ChallengePaths.locate(challenge).inputs("align", split)
+        assert validate(zp, "align", inputs=inputs).valid
+    r = score(tmp_path / "imatch-val.zip", ChallengePaths.locate(challenge).align_reference("val"), "align")
+    assert 0.0 <= r.components["acc"] <= 1.0
+    records = predict(challenge, "val", trained, qalign=False)  # without QAlign: whole levels, averaged over 2
+    for rec in records:
+        lv = (rec["total_score"] - 1) / 4 * 14 + 1
+        assert 1 <= lv <= 15 and abs(2 * lv - round(2 * lv)) < 1e-9
+    assert levels.overall_level(records[0]["total_score"]) in range(1, 16)
+
+
+def test_resume_skips_trained_models_and_refuses_another_recipe(challenge: Path, trained: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    T = importlib.import_module("ntire_t2iqa_baselines.imatch.train")  # the module (the package exports train())
+    calls: list[str] = []
+    monkeypatch.setattr(T, "train_part", lambda *a, **k: calls.append(a[2]))
+    T.train(challenge, trained, micro_config(), "cpu", 0)
+    assert calls == []
+    other = micro_config()
+    other["recipe"]["element_hints"] = False
+    with pytest.raises(ValueError, match="another recipe"):
+        T.train(challenge, trained, other, "cpu", 0)
