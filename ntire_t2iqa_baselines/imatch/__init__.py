@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .predict import predict
+from .schema import SCHEMA as CONFIG_SCHEMA
 from .train import train
 
 TRACK = "align"
 _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
-__all__ = ["CONFIGS", "TRACK", "predict", "train"]
+__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "predict", "train"]
