@@ -135,3 +135,13 @@ def test_resume_skips_trained_models_and_refuses_another_recipe(challenge: Path,
     other["recipe"]["element_hints"] = False
     with pytest.raises(ValueError, match="another recipe"):
         T.train(challenge, trained, other, "cpu", 0)
+
+
+def test_demo_submission_reuses_a_finished_run(challenge: Path, trained: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    T = importlib.import_module("ntire_t2iqa_baselines.imatch.train")
+    from ntire_t2iqa_baselines.imatch import demo_submission
+    monkeypatch.setattr(T, "train_part", lambda *a, **k: pytest.fail("a finished run must not be retrained"))
+    zp = demo_submission(challenge, "test", tmp_path / "demo.zip", trained)
+    assert validate(zp, "align", inputs=ChallengePaths.locate(challenge).inputs("align", "test")).valid
