@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench mutation clean
 
 # torch is pinned to its CPU build first so that the baselines extra cannot pull a multi-GB CUDA build;
 # on a GPU machine install the CUDA torch you want instead (TORCH="torch==2.13.0" by default).
@@ -36,6 +36,13 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_score.py
+
+# Mutation score of the scoring core and the converters (mutmut, each module in a scratch copy with its own
+# tests; hours on a small machine, not part of CI): MODULES="metrics regions" for some, JOBS=2 to use 2 cores.
+MODULES ?=
+JOBS ?= 1
+mutation: $(VENV)/.installed
+	OMP_NUM_THREADS=1 nice -n 5 $(PY) benchmarks/mutation.py $(MODULES) --jobs $(JOBS) --json mutation.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

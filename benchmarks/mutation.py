@@ -1,0 +1,139 @@
+"""Mutation score of the scoring core and the converters (``make mutation``; not part of CI: too slow).
+
+Each module is mutated with mutmut in a scratch copy of the working tree (tracked and untracked,
+not ignored, files), with only the tests that exercise it, so a run never touches the checkout.
+Prints, per module, killed / survived / timeouts / no tests and the score (killed over mutants
+that ran), then each survivor's name; ``--json FILE`` writes the same with each survivor's diff.
+
+    python benchmarks/mutation.py                       # every module (hours on 2 shared cores)
+    python benchmarks/mutation.py metrics regions       # some of them
+    python benchmarks/mutation.py metrics --jobs 2 --json mutation-metrics.json
+
+Equivalent mutants cannot be told apart by a tool: BENCHMARKS.md lists each survivor with its
+disposition (killed by a test added since, or why it is equivalent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: module -> (files mutated, tests run against them)
+MODULES: dict[str, tuple[list[str], list[str]]] = {
+    "metrics": (["ntire_t2iqa/metrics.py"],
+                ["tests/test_metrics.py", "tests/test_reference_harness.py", "tests/test_official_behaviour.py",
+                 "tests/test_correlation.py", "tests/test_align.py", "tests/test_structure.py", "tests/test_explain.py",
+                 "tests/test_mutation_kills.py"]),
+    "regions": (["ntire_t2iqa/regions.py"],
+                ["tests/test_regions.py", "tests/test_reference_harness.py", "tests/test_official_behaviour.py",
+                 "tests/test_structure.py"]),
+    "tracks": (["ntire_t2iqa/tracks/*"],
+               ["tests/test_align.py", "tests/test_structure.py", "tests/test_reference_harness.py",
+                "tests/test_official_behaviour.py"]),
+    "ranking": (["ntire_t2iqa/leaderboard/ranking.py"], ["tests/test_leaderboard.py", "tests/test_rank_hardening.py"]),
+    "store": (["ntire_t2iqa/leaderboard/store.py"],
+              ["tests/test_leaderboard.py", "tests/test_rank_hardening.py", "tests/test_integrity_store.py"]),
+    "fga_convert": (["ntire_t2iqa_baselines/fga_blip2/convert.py"], ["tests/test_baseline_fga_blip2_golden.py"]),
+    "rahf_convert": (["ntire_t2iqa_baselines/rahf/convert.py"],
+                     ["tests/test_baseline_rahf_golden.py", "tests/test_baseline_rahf.py"]),
+}
+
+LINE = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+?)\s*$")
+
+
+def scratch_copy(dest: Path) -> None:
+    """The working tree's tracked and untracked (not ignored) files, copied into ``dest``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def run_module(name: str, jobs: int, python: Path, keep: bool) -> dict:
+    """Mutate one module in a scratch copy; return its counts and survivors (with their diffs)."""
+    files, tests = MODULES[name]
+    work = Path(tempfile.mkdtemp(prefix=f"ntire-mutation-{name}-"))
+    try:
+        scratch_copy(work)
+        top = files[0].split("/")[0]
+        (work / "setup.cfg").write_text(
+            "[mutmut]\n"
+            f"source_paths = {top}\n"
+            "only_mutate =\n" + "".join(f"    {f}\n" for f in files) +
+            "also_copy =\n    benchmarks\n    ntire_t2iqa\n    ntire_t2iqa_baselines\n"
+            "pytest_add_cli_args =\n    -x\n    -q\n    -p\n    no:cacheprovider\n"
+            "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        mutmut = [str(python.parent / "mutmut")]
+        t0 = time.perf_counter()
+        run = subprocess.run(["nice", "-n", "5", *mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env,
+                             capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, capture_output=True,
+                                 text=True).stdout
+        statuses: dict[str, str] = {}
+        for line in listing.splitlines():
+            m = LINE.match(line)
+            if m:
+                statuses[m["name"]] = m["status"]
+        counts: dict[str, int] = {}
+        for status in statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        survivors = sorted(n for n, s in statuses.items() if s == "survived")
+        diffs = {n: subprocess.run([*mutmut, "show", n], cwd=work, env=env, capture_output=True,
+                                   text=True).stdout for n in survivors}
+        killed, ran = counts.get("killed", 0), sum(counts.get(s, 0) for s in ("killed", "survived", "timeout"))
+        return {"module": name, "files": files, "tests": tests, "seconds": round(seconds, 1),
+                "exit_code": run.returncode, "counts": counts, "mutants": len(statuses),
+                "score": round(killed / ran, 4) if ran else None, "survivors": diffs,
+                "log_tail": (run.stdout + run.stderr)[-2000:] if run.returncode else ""}
+    finally:
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen modules one after another and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default: all)")
+    ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: a shared machine)")
+    ap.add_argument("--json", type=Path, default=None, help="write every module's result (survivor diffs too)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch copies (to inspect with mutmut browse)")
+    args = ap.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    results = []
+    for name in args.modules or list(MODULES):
+        result = run_module(name, args.jobs, Path(sys.executable), args.keep)
+        results.append(result)
+        c = result["counts"]
+        print(f"{name:13s} mutants {result['mutants']:4d}  killed {c.get('killed', 0):4d}  survived "
+              f"{c.get('survived', 0):3d}  timeout {c.get('timeout', 0):3d}  no tests {c.get('no tests', 0):3d}  "
+              f"score {result['score']}  ({result['seconds']:.0f} s)", flush=True)
+        for survivor in result["survivors"]:
+            print(f"    survived: {survivor}")
+        if result["exit_code"]:
+            print(f"    mutmut exited {result['exit_code']}:\n{result['log_tail']}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
