@@ -29,6 +29,7 @@ from ntire_t2iqa_baselines.eliq.qqt import (  # noqa: E402
     GatedVisual,
     QualityQueryTransformer,
     batch_scores,
+    element_loss,
     hinge,
     ranking_loss,
 )
@@ -160,7 +161,7 @@ def test_gates_and_quality_query_transformer_shapes() -> None:
     s_vis, s_ali = qqt(z_tec, z_aes, z_ali)
     assert s_vis.shape == s_ali.shape == (n,)
     scores = batch_scores(qqt, torch.randn(n, len(SLOTS), h))
-    assert set(scores) == {"s_vis_pos", "s_vis_tec", "s_vis_aes", "s_ali_pos", "s_ali_neg"}
+    assert set(scores) == {"s_vis_pos", "s_vis_tec", "s_vis_aes", "s_ali_pos", "s_ali_neg", "s_el_own", "s_el_other"}
     assert all(v.shape == (n,) for v in scores.values())
 
 
@@ -172,6 +173,10 @@ def test_ranking_losses_on_hand_made_scores() -> None:
     assert float(loss["vis"]) == pytest.approx(0.65 + 0.75)
     assert float(loss["ali"]) == pytest.approx(0.6)
     assert float(loss["total"]) == pytest.approx(2.0)
+    s = {"s_el_own": t([1.0, 0.0, 3.0]), "s_el_other": t([0.8, 0.0, 9.0])}
+    # rows 0 and 1 have elements: [1 - 1 + 0.8, 1 - 0 + 0] = [0.8, 1.0] -> 0.9; row 2 is left out
+    assert float(element_loss(s, t([True, True, False]), 1.0)) == pytest.approx(0.9)
+    assert float(element_loss(s, t([False, False, False]), 1.0)) == 0.0
 
 
 def test_label_free_threshold_and_maps() -> None:

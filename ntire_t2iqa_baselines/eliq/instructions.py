@@ -20,9 +20,9 @@ from ..lvlm_stack.prompts import Task, prefix_text
 TEC, AES, ALI = "technical", "aesthetic", "alignment"
 ASPECTS = (TEC, AES, ALI)
 INSTRUCTIONS = {
-    TEC: "Judge the technical quality of this image: sharpness, noise, compression artefacts. Answer high or low.",
-    AES: "Judge the aesthetic quality of this image: colour, contrast, exposure, composition. Answer high or low.",
-    ALI: "Does the image match the prompt? Answer high or low.",
+    TEC: "Technical quality (sharpness, noise, compression): high or low?",
+    AES: "Aesthetic quality (colour, contrast, composition): high or low?",
+    ALI: "Does the image match the prompt: high or low?",
 }
 #: The answer set: P(``high``) among {``high``, ``low``} is a sequence's score.
 QUALITY = Task("quality", ("high", "low"), (1.0, 0.0))

@@ -84,9 +84,10 @@ def ranking_loss(s_vis_pos: torch.Tensor, s_vis_tec: torch.Tensor, s_vis_aes: to
     return {"vis": vis, "ali": ali, "total": vis + ali}
 
 
-#: Slots of the cached embeddings per training record: (image, aspect, prompt) for each of the 10 states.
+#: Slots of the cached embeddings per training record: (image, aspect, prompt) for each of the 12 states;
+#: the last two are I+ with one of its own element texts and with a borrowed one (zeros without elements).
 SLOTS = ("pos_tec", "pos_aes", "pos_ali", "pos_ali_neg", "tec_tec", "tec_aes", "tec_ali", "aes_tec", "aes_aes",
-         "aes_ali")
+         "aes_ali", "pos_el_own", "pos_el_other")
 SLOT = {name: i for i, name in enumerate(SLOTS)}
 
 
@@ -99,12 +100,27 @@ def batch_scores(model: QualityQueryTransformer, z: torch.Tensor) -> dict[str, t
     _, s_ali_neg = model(zs("pos_tec"), zs("pos_aes"), zs("pos_ali_neg"))
     s_vis_tec, _ = model(zs("tec_tec"), zs("tec_aes"), zs("tec_ali"))
     s_vis_aes, _ = model(zs("aes_tec"), zs("aes_aes"), zs("aes_ali"))
+    _, s_el_own = model(zs("pos_tec"), zs("pos_aes"), zs("pos_el_own"))
+    _, s_el_other = model(zs("pos_tec"), zs("pos_aes"), zs("pos_el_other"))
     return {"s_vis_pos": s_vis_pos, "s_vis_tec": s_vis_tec, "s_vis_aes": s_vis_aes, "s_ali_pos": s_ali_pos,
-            "s_ali_neg": s_ali_neg}
+            "s_ali_neg": s_ali_neg, "s_el_own": s_el_own, "s_el_other": s_el_other}
 
 
-def train_qqt(z: torch.Tensor, cfg: dict[str, Any], seed: int) -> tuple[QualityQueryTransformer, list[float]]:
-    """Train the scoring module on cached embeddings ``(n, len(SLOTS), h)``; returns it and the epoch losses."""
+def element_loss(s: dict[str, torch.Tensor], has_elements: torch.Tensor, margin: float) -> torch.Tensor:
+    """``[m - s_ali(I+, own element) + s_ali(I+, borrowed element)]_+`` over the rows with elements (0 if none)."""
+    if not bool(has_elements.any()):
+        return s["s_el_own"].sum() * 0.0
+    return hinge(s["s_el_own"][has_elements], s["s_el_other"][has_elements], margin)
+
+
+def train_qqt(z: torch.Tensor, cfg: dict[str, Any], seed: int, has_elements: torch.Tensor | None = None
+              ) -> tuple[QualityQueryTransformer, list[float]]:
+    """Train the scoring module on cached embeddings ``(n, len(SLOTS), h)``; returns it and the epoch losses.
+
+    ``qqt.element_weight`` > 0 adds that weight times :func:`element_loss` (rows flagged in ``has_elements``).
+    """
+    el_weight = float(cfg.get("element_weight", 0.0))
+    has_elements = torch.zeros(z.shape[0], dtype=torch.bool) if has_elements is None else has_elements.bool()
     torch.manual_seed(seed)
     model = QualityQueryTransformer(z.shape[-1], cfg["width"], cfg["layers"], cfg["heads"], cfg.get("dropout", 0.0))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.01))
@@ -115,8 +131,12 @@ def train_qqt(z: torch.Tensor, cfg: dict[str, Any], seed: int) -> tuple[QualityQ
         order = torch.randperm(z.shape[0], generator=gen)
         total = []
         for i in range(0, len(order), cfg["batch"]):
-            s = batch_scores(model, z[order[i:i + cfg["batch"]]])
-            loss = ranking_loss(**s, margin=cfg["margin"])["total"]
+            rows = order[i:i + cfg["batch"]]
+            s = batch_scores(model, z[rows])
+            loss = ranking_loss(s["s_vis_pos"], s["s_vis_tec"], s["s_vis_aes"], s["s_ali_pos"], s["s_ali_neg"],
+                                cfg["margin"])["total"]
+            if el_weight:
+                loss = loss + el_weight * element_loss(s, has_elements[rows], cfg["margin"])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -105,13 +105,14 @@ def train(data: Path | TrackData, out: Path, config: dict[str, Any], device: str
         scorer.eval()
         collator = Collator(tokenizer, config["model"]["merge_size"], sequences=sequences)
         if (run / EMBEDDINGS).is_file():
-            z = load_file(str(run / EMBEDDINGS))["z"]
+            cache = load_file(str(run / EMBEDDINGS))
+            z, has_elements = cache["z"], cache["has_elements"]
         else:
-            z = training_embeddings(scorer, collator, records, pictures, pool, config, seed, dev)
-            save_file({"z": z.contiguous()}, str(run / EMBEDDINGS))
+            z, has_elements = training_embeddings(scorer, collator, records, pictures, pool, config, seed, dev)
+            save_file({"z": z.contiguous(), "has_elements": has_elements}, str(run / EMBEDDINGS))
         seconds["stage3"] = time.perf_counter() - t0 - seconds["stage2"]
         seed_everything(seed)
-        qqt, qqt_losses = train_qqt(z, config["qqt"], seed)
+        qqt, qqt_losses = train_qqt(z, config["qqt"], seed, has_elements)
         save_qqt(qqt, run / QQT)
         maps = fit_maps(qqt, z)
         if track == "align":

@@ -25,6 +25,7 @@ from PIL import Image
 from rich.console import Console
 from torch.utils.data import DataLoader, Dataset
 
+from ..common.data import split_element
 from ..common.runtime import autocast, cosine_with_warmup, seed_everything
 from ..lvlm_stack.folds import load_base
 from ..lvlm_stack.model import (
@@ -97,12 +98,24 @@ class TuningSet(Dataset):
     def __getitem__(self, i: int) -> list[ImageQueries]:
         r = self.records[i]
         pic = self.pictures(r.image_file)
-        tec, aes, wrong = draw_negatives(pic, i, self.pool, np.random.default_rng([self.seed, self.epoch, i]), self.cfg)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        tec, aes, wrong = draw_negatives(pic, i, self.pool, rng, self.cfg)
         enc = self.pictures.encoder.encode
-        return [ImageQueries(*enc(pic), [Query(TEC, None, 1.0), Query(AES, None, 1.0), Query(ALI, r.prompt, 1.0),
-                                         Query(ALI, wrong, 0.0)]),
-                ImageQueries(*enc(tec), [Query(TEC, None, 0.0)]),
+        queries = [Query(TEC, None, 1.0), Query(AES, None, 1.0), Query(ALI, r.prompt, 1.0), Query(ALI, wrong, 0.0)]
+        queries += element_pairs(i, r, self.pool, rng, self.cfg["tune"].get("element_pairs", 0))
+        return [ImageQueries(*enc(pic), queries), ImageQueries(*enc(tec), [Query(TEC, None, 0.0)]),
                 ImageQueries(*enc(aes), [Query(AES, None, 0.0)])]
+
+
+def element_pairs(index: int, record: Record, pool: neg.PromptPool, rng: np.random.Generator, n: int) -> list[Query]:
+    """Up to ``n`` alignment pairs on element texts: one of the record's own (``high``) and one borrowed
+    from other prompts that the prompt neither lists nor names (``low``); none when ``n`` is 0."""
+    own = sorted({split_element(e)[0] for e in record.elements if split_element(e)[0]})
+    if not n or not own:
+        return []
+    picked = [own[j] for j in rng.choice(len(own), min(n, len(own)), replace=False)]
+    borrowed = pool.borrowed_elements(index, rng, len(picked))
+    return [Query(ALI, t, 1.0) for t in picked[:len(borrowed)]] + [Query(ALI, t, 0.0) for t in borrowed]
 
 
 class FlatCollator:
@@ -192,9 +205,12 @@ def hidden_states(scorer: Scorer, examples: Iterable[ImageQueries], collator: Co
 
 
 def training_embeddings(scorer: Scorer, collator: Collator, records: list[Record], pictures: Pictures,
-                        pool: neg.PromptPool, cfg: dict[str, Any], seed: int, device: torch.device) -> torch.Tensor:
-    """Stage 3's cache: ``(draws x records, 10, h)`` hidden states in the order of :data:`.qqt.SLOTS`."""
+                        pool: neg.PromptPool, cfg: dict[str, Any], seed: int, device: torch.device
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 3's cache: ``(draws x records, 12, h)`` hidden states in the order of :data:`.qqt.SLOTS`, and per
+    row whether its element slots are filled (one own and one borrowed element text; records with elements)."""
     draws = cfg["embed"].get("draws", 1)
+    has_elements = torch.zeros(draws * len(records), dtype=torch.bool)
 
     def examples() -> Iterator[ImageQueries]:
         enc = pictures.encoder.encode
@@ -208,6 +224,11 @@ def training_embeddings(scorer: Scorer, collator: Collator, records: list[Record
                           Query(ALI, r.prompt, key=(row, f"{name}_ali"))]
                     if name == "pos":
                         qs.append(Query(ALI, wrong, key=(row, "pos_ali_neg")))
+                        pair = element_pairs(i, r, pool, np.random.default_rng([seed, 20_000 + d, i]), 1)
+                        if len(pair) == 2:
+                            has_elements[row] = True
+                            qs += [Query(ALI, pair[0].prompt, key=(row, "pos_el_own")),
+                                   Query(ALI, pair[1].prompt, key=(row, "pos_el_other"))]
                     yield ImageQueries(*enc(image), qs)
 
     out: torch.Tensor | None = None
@@ -217,4 +238,4 @@ def training_embeddings(scorer: Scorer, collator: Collator, records: list[Record
         out[row, SLOT[slot]] = h
     if out is None:
         raise ValueError("no training records to embed")
-    return out
+    return out, has_elements
