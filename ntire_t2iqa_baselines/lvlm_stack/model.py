@@ -191,7 +191,9 @@ class Collator:
     ``tasks``: which sequences to build per image: 0 the overall one, 1 one per element (both by
     default; a separate overall or element model is trained and run on its own task only).
     ``sequences``: another baseline's sequences instead: ``example -> [(key, suffix text, task, target)]``
-    (the example needs only ``pixels`` and ``grid``); ``tasks`` is then not used.
+    (the example needs only ``pixels`` and ``grid``); ``tasks`` is then not used. A fifth item, when
+    present, is that sequence's own text before the image (instead of :func:`prefix_text`; it must end
+    with ``<|vision_start|>``), e.g. the prompt first so that the image tokens can attend to it.
     """
 
     def __init__(self, tokenizer: Any, merge: int, tasks: tuple[int, ...] = (0, 1),
@@ -225,11 +227,12 @@ class Collator:
         offset = 0
         for ex in examples:
             n_img = int(ex.grid.prod()) // self.merge ** 2
-            for key, text, t, y in (self.sequences(ex) if self.sequences is not None else self._own(ex)):
+            for key, text, t, y, *head in (self.sequences(ex) if self.sequences is not None else self._own(ex)):
                 suffix = self._suffix(text)
-                seqs.append(self.prefix + [self.image_id] * n_img + list(suffix))
-                types.append([0] * len(self.prefix) + [1] * n_img + [0] * len(suffix))
-                poss.append(rope_positions(len(self.prefix), ex.grid, self.merge, len(suffix)))
+                prefix = list(self._suffix(head[0])) if head else self.prefix
+                seqs.append(prefix + [self.image_id] * n_img + list(suffix))
+                types.append([0] * len(prefix) + [1] * n_img + [0] * len(suffix))
+                poss.append(rope_positions(len(prefix), ex.grid, self.merge, len(suffix)))
                 feat_idx.append(torch.arange(offset, offset + n_img))
                 task.append(t)
                 target.append(y)
