@@ -269,3 +269,38 @@ def test_a_run_refuses_the_other_track(synth_challenge, tmp_path: Path) -> None:
         predict(locate(root, "align"), "val", run, "cpu")
     with pytest.raises(ValueError, match="submits to align and structure only"):
         write_submission(get("eliq"), [], tmp_path / "x.zip", 0.0, False, track="video")
+
+
+def test_text_first_puts_the_prompt_before_the_image() -> None:
+    from ntire_t2iqa_baselines.eliq.instructions import (
+        ALI,
+        ANSWERS,
+        TEC,
+        ImageQueries,
+        Query,
+        corpus,
+        sequences,
+        sequences_text_first,
+    )
+    from ntire_t2iqa_baselines.lvlm_stack.model import Collator, ImageEncoder
+    from ntire_t2iqa_baselines.lvlm_stack.tokenizer import build_tiny_tokenizer, single_token_id
+
+    tok = build_tiny_tokenizer(corpus(["a red circle on grass"], ["red"]), 400, ANSWERS)
+    assert [len(tok.encode(a, add_special_tokens=False)) for a in ANSWERS] == [1, 1]
+    assert len(tok.encode("yellow", add_special_tokens=False)) >= 1 and "low" not in [
+        tok.decode([i]) for i in tok.encode("yellow", add_special_tokens=False)]  # whole-word answer tokens
+    enc = ImageEncoder({"patch_size": 14, "merge_size": 2, "min_pixels": 3136, "max_pixels": 3136})
+    ex = ImageQueries(*enc.encode(_texture(56)),
+                      [Query(ALI, "a red circle on grass", 1.0, "ali"), Query(TEC, None, 0.0, "tec")])
+    image_id = single_token_id(tok, "<|image_pad|>")
+    for hook, first in ((sequences, False), (sequences_text_first, True)):
+        batch = Collator(tok, 2, sequences=hook)([ex])
+        assert batch["keys"] == ["ali", "tec"] and batch["target"].tolist() == [1.0, 0.0]
+        ids = batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+        text = tok.decode(ids)
+        before_image = tok.decode(ids[:ids.index(image_id)])
+        assert ("Prompt: a red circle on grass" in before_image) is first
+        assert text.count("Prompt: a red circle on grass") == 1 and text.endswith("assistant\n")
+        assert ids.count(image_id) == 4  # 56 x 56 pixels: 2 x 2 merged patches
+        tec = tok.decode(batch["input_ids"][1][batch["attention_mask"][1].bool()].tolist())
+        assert "Prompt" not in tec  # the technical instruction never sees a prompt

@@ -31,12 +31,18 @@ ANSWERS = QUALITY.answers
 NO_TARGET = float("nan")
 
 
-def suffix_text(aspect: str, prompt: str | None = None) -> str:
-    """The text after the image for ``aspect`` (the alignment instruction carries ``prompt``)."""
+def suffix_text(aspect: str, prompt: str | None = None, text_first: bool = False) -> str:
+    """The text after the image for ``aspect`` (the alignment instruction carries ``prompt``, after the
+    image, or before it with ``text_first``: see :func:`prefix_for`)."""
     if aspect not in INSTRUCTIONS:
         raise ValueError(f"unknown aspect {aspect!r}; choose one of {', '.join(ASPECTS)}")
-    context = f"Prompt: {prompt or ''}\n" if aspect == ALI else ""
+    context = f"Prompt: {prompt or ''}\n" if aspect == ALI and not text_first else ""
     return f"<|vision_end|>{context}{INSTRUCTIONS[aspect]}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def prefix_for(prompt: str) -> str:
+    """The text before the image when the prompt comes first (``tune.text_first``)."""
+    return prefix_text().removesuffix("<|vision_start|>") + f"Prompt: {prompt}\n<|vision_start|>"
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,21 @@ def sequences(example: ImageQueries) -> list[tuple[Any, str, int, float]]:
     return [(q.key, suffix_text(q.aspect, q.prompt), 0, q.target) for q in example.queries]
 
 
+def sequences_text_first(example: ImageQueries) -> list[tuple[Any, ...]]:
+    """The same with the alignment prompt before the image: (key, suffix, task 0, target[, prefix])."""
+    return [(q.key, suffix_text(q.aspect, q.prompt, True), 0, q.target)
+            + ((prefix_for(q.prompt or ""),) if q.aspect == ALI else ()) for q in example.queries]
+
+
+def sequence_builder(cfg: dict[str, Any]) -> Any:
+    """The ``sequences`` hook of a config: prompt after the image (default) or before it (``tune.text_first``)."""
+    return sequences_text_first if cfg["tune"].get("text_first") else sequences
+
+
 def corpus(prompts: list[str], elements: list[str]) -> list[str]:
     """Texts the offline tiny tokenizer is trained on: the templates, every prompt and element text."""
     texts = [prefix_text(), *(suffix_text(a, "x") for a in ASPECTS), "high low high low"]
     texts.extend(suffix_text(ALI, p) for p in prompts)
     texts.extend(suffix_text(ALI, e) for e in elements)
+    texts.append(prefix_for("x"))
     return texts

@@ -28,7 +28,7 @@ from ..lvlm_stack.folds import image_spec, prepare_base, quiet_hub_bars
 from ..lvlm_stack.model import Collator, ImageEncoder
 from ..lvlm_stack.scoring import ADAPTER, load_adapter, save_adapter
 from . import negatives as neg
-from .instructions import ANSWERS, corpus, sequences
+from .instructions import ANSWERS, corpus, sequence_builder
 from .qqt import QualityQueryTransformer, train_qqt
 from .scoring import Maps, element_threshold, fit_maps, score_records
 from .tune import Pictures, Record, build_scorer, training_embeddings, tune
@@ -103,7 +103,7 @@ def train(data: Path | TrackData, out: Path, config: dict[str, Any], device: str
             save_adapter(scorer, run)
         seconds["stage2"] = time.perf_counter() - t0
         scorer.eval()
-        collator = Collator(tokenizer, config["model"]["merge_size"], sequences=sequences)
+        collator = Collator(tokenizer, config["model"]["merge_size"], sequences=sequence_builder(config))
         if (run / EMBEDDINGS).is_file():
             cache = load_file(str(run / EMBEDDINGS))
             z, has_elements = cache["z"], cache["has_elements"]
@@ -148,7 +148,7 @@ def predict(data: Path | TrackData, split: str, weights: Path, device: str = "cp
         scorer, tokenizer = build_scorer(Path(weights), cfg, dev)
         load_adapter(scorer, Path(weights))
         scorer.eval()
-        collator = Collator(tokenizer, cfg["model"]["merge_size"], sequences=sequences)
+        collator = Collator(tokenizer, cfg["model"]["merge_size"], sequences=sequence_builder(cfg))
         qqt = load_qqt(Path(weights), cfg, state["hidden"])
         pictures = Pictures(ImageEncoder(image_spec(cfg)), False)
         batch = batch_size or cfg["embed"]["batch_images"]

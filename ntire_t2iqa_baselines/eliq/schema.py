@@ -21,6 +21,7 @@ TUNE = Section({
     "epochs": Int(min=1), "batch_images": Int(min=1), "lr_lm": Float(gt=0), "lr_vision": Float(min=0),
     "weight_decay": Float(min=0), "betas": ListOf(Float(min=0, max=1), length=2), "warmup_steps": Int(min=0),
     "max_grad_norm": Optional(Float(min=0), "no clipping"), "max_images": Int(min=0), "element_pairs": Int(min=0),
+    "text_first": Bool(),
     "gradient_checkpointing": Bool(), "workers": Int(min=0), "cache_images": Bool(),
     "cpu_threads": Optional(Int(min=0), "torch's default"),
 }, required=("epochs", "batch_images", "lr_lm", "lr_vision", "weight_decay", "warmup_steps"))

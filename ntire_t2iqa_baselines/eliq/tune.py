@@ -39,7 +39,7 @@ from ..lvlm_stack.model import (
 )
 from ..lvlm_stack.scoring import epoch_batches
 from . import negatives as neg
-from .instructions import AES, ALI, QUALITY, TEC, ImageQueries, Query, sequences
+from .instructions import AES, ALI, QUALITY, TEC, ImageQueries, Query, sequence_builder
 from .qqt import SLOT
 
 console = Console(stderr=True)
@@ -153,7 +153,7 @@ def tune(scorer: Scorer, tokenizer: Any, records: list[Record], pictures: Pictur
     """Stage 2: LoRA instruction tuning for ``tune.epochs`` epochs; returns the mean loss per epoch."""
     tc = cfg["tune"]
     seed_everything(seed)
-    collate = FlatCollator(Collator(tokenizer, cfg["model"]["merge_size"], sequences=sequences))
+    collate = FlatCollator(Collator(tokenizer, cfg["model"]["merge_size"], sequences=sequence_builder(cfg)))
     per_epoch = len(epoch_batches(len(records), tc["batch_images"], seed, 0, 0, 0, 1))
     optimizer = torch.optim.AdamW(param_groups(scorer, tc["lr_lm"], tc["lr_vision"], tc["weight_decay"]),
                                   betas=tuple(tc.get("betas", (0.9, 0.95))), eps=1e-8)
