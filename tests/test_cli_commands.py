@@ -254,7 +254,8 @@ def test_rerank_after_the_reference_or_the_fit_changes(tmp_path: Path) -> None:
 def test_baseline_list_names_each_baseline_and_its_track() -> None:
     text = _invoke("baseline", "list")
     rows = {c[0]: c[1] for c in _terminal_rows_any(text)}
-    assert rows == {"fga-blip2": "align", "rahf": "structure", "lvlm-stack": "align", "eliq": "align, structure"}
+    assert rows == {"fga-blip2": "align", "rahf": "structure", "lvlm-stack": "align", "eliq": "align, structure",
+                    "imatch": "align"}
 
 
 def _terminal_rows_any(text: str) -> list[list[str]]:
