@@ -81,6 +81,8 @@ def correlation_or_none(a: ArrayLike, b: ArrayLike, kind: str) -> float | None:
     Undefined: fewer than 2 values, a constant or a non-finite input. The values are scipy.stats'
     (``pearsonr``, ``spearmanr``) exactly, computed by :mod:`ntire_t2iqa.correlation` without importing it.
     """
+    if kind not in ("pearson", "spearman"):
+        raise ValueError(f"unknown correlation {kind!r}; choose pearson or spearman")
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.size < 2 or _is_constant(a) or _is_constant(b):
@@ -120,7 +122,9 @@ def _undefined_reason(gt: np.ndarray, pred: np.ndarray) -> str:
         return "the predicted scores are all equal"
     if _is_constant(gt):
         return "the reference scores are all equal"
-    return "the values are not finite"
+    if not (np.all(np.isfinite(gt)) and np.all(np.isfinite(pred))):
+        return "the values are not finite"
+    return "the values are too large to correlate (the sums overflow)"
 
 
 def srcc_with_notes(gt: ArrayLike, pred: ArrayLike) -> tuple[float, list[str]]:
