@@ -228,3 +228,16 @@ def test_the_cubic_fit_ignores_a_caller_s_numpy_error_setting() -> None:
     with np.errstate(all="raise"):
         assert np.array_equal(metrics.fit_poly3_coefficients(x, y), coeffs)
         assert np.array_equal(metrics.fit_poly3(x, y), np.polyval(coeffs, x))
+
+
+@pytest.mark.skipif(any("__mutmut_" in name for name in vars(metrics)),
+                    reason="under mutation testing every function gets extra stack frames")
+def test_metric_warnings_point_at_the_caller_s_line() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics.srcc([1.0], [2.0])
+        metrics.plcc([1.0], [2.0])
+        metrics.element_accuracy([], [])
+        metrics.region_scores(0, 0, 1, 0)
+        metrics.region_f1(0, 0, 1, 0)
+    assert len(caught) == 6 and {w.filename for w in caught} == {__file__}  # plcc: fit failed and undefined
