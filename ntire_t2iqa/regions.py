@@ -126,8 +126,8 @@ def external_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> lis
         m = mask.view(np.uint8)  # zero-copy: a bool is one byte holding 0 or 1
         if m.strides[1] != 1:  # OpenCV reads row-strided arrays (crops) as they are, not column-strided ones
             m = np.ascontiguousarray(m)
-    else:
-        m = np.ascontiguousarray(mask, dtype=np.uint8)
+    else:  # not a cast to uint8, which would make 256 or 0.5 background
+        m = np.ascontiguousarray(mask != 0).view(np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
     return list(contours)
 
