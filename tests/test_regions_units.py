@@ -117,3 +117,58 @@ def test_match_image_counts_dropped_contours_on_both_sides() -> None:
     empty = regions.match_image(np.zeros((64, 64), np.float32), gt, gt_regions, gt_dropped)
     assert (empty.n_pred, empty.n_gt, empty.n_gt_missed, empty.pred_dropped, empty.gt_dropped) == (0, 1, 1, 0, 1)
     assert empty.giou == pytest.approx(1e-4 / (900 + 25 + 1e-4), abs=1e-15)
+
+
+def test_column_strided_and_transposed_inputs_give_the_contiguous_results() -> None:
+    mask = np.zeros((200, 400), bool)
+    mask[20:80, 40:160] = True
+    mask[120:180, 300:398] = True
+    strided = mask[:, ::2]  # every other column: a view OpenCV cannot read as it is
+    assert strided.strides[1] == 2
+    got = regions.external_contours(strided)
+    want = regions.external_contours(np.ascontiguousarray(strided))
+    assert len(got) == 2 and sorted(c.tolist() for c in got) == sorted(c.tolist() for c in want)
+    pred = np.zeros((300, 300), np.float32)
+    pred[40:90, 100:220] = 0.7
+    for area in (pred.T, pred[:, ::-1]):
+        y = regions.prediction_crop(area)
+        x = regions.prediction_crop(np.ascontiguousarray(area))
+        assert y is not None and x is not None and y[1:] == x[1:] and np.array_equal(y[0], x[0])
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float64])
+def test_nonzero_box_of_other_dtypes(dtype: type) -> None:
+    mask = np.zeros((100, 120), dtype)
+    mask[10:20, 30:70] = 2
+    mask[50, 5] = 1
+    assert regions.nonzero_box(mask) == (5, 10, 65, 41) == cv2.boundingRect((mask != 0).astype(np.uint8))
+    assert regions.nonzero_box(np.zeros((10, 10), dtype))[2] == 0
+
+
+@pytest.mark.parametrize("value", [1, 255])
+def test_a_uint8_prediction_is_thresholded_to_proper_booleans(value: int) -> None:
+    # the official step 1 on the whole frame: resize to 512 x 512, then > 0
+    pred = np.zeros((448, 448), np.uint8)
+    pred[100:160, 100:180] = value
+    pred[300:303, 20:26] = value
+    full = cv2.resize(pred, (512, 512)) > 0
+    mask, y0, x0 = regions.prediction_crop(pred)
+    assert mask.dtype == bool and set(np.unique(mask.view(np.uint8)).tolist()) == {0, 1}
+    frame = np.zeros((512, 512), bool)
+    frame[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask
+    assert np.array_equal(frame, full)
+    gt = square_mask(120, 120, 40) > 0
+    m = regions.match_image(pred, gt)
+    inter, union = int(np.count_nonzero(full & gt)), int(np.count_nonzero(full | gt))
+    assert m.giou == pytest.approx((inter + 1e-4) / (union + 1e-4), abs=1e-15)
+    assert (m.n_pred, m.n_pred_hit, m.pred_dropped) == (1, 1, 1)
+
+
+def test_a_one_pixel_wide_prediction_is_found_and_dropped() -> None:
+    pred = np.zeros((512, 512), np.float32)
+    pred[100:300, 50] = 1.0  # one column: resized 512 -> 512 it stays one pixel wide
+    gt = np.zeros((512, 512), bool)
+    gt[100:300, 50:52] = True
+    m = regions.match_image(pred, gt)
+    assert (m.n_pred, m.pred_dropped) == (0, 1)
+    assert m.giou == pytest.approx((200 + 1e-4) / (400 + 1e-4), abs=1e-15)
