@@ -12,7 +12,7 @@ from ..lvlm_stack.schema import INFER, LORA, MODEL, TRAIN
 RECIPE = Section({
     "qalign": Bool(), "pseudo_labels": Bool(), "element_hints": Bool(), "image_aug": Bool(),
     "image_aug_share": Float(min=0, max=1), "type_aug": Bool(), "element_perturbation": Float(min=0, max=3),
-    "tau": Float(gt=1, lt=7), "calibrate_tau": Bool(),
+    "tau": Float(gt=1, lt=7), "calibrate_tau": Bool(), "element_epochs": Int(min=1),
 })
 
 QUERY = Section({"t2i_model": Bool()})

@@ -54,6 +54,15 @@ def level_cross_entropy(logits: torch.Tensor, batch: dict[str, Any]) -> torch.Te
     return torch.nn.functional.cross_entropy(logits[keep], target[keep].long())
 
 
+def part_config(cfg: dict[str, Any], part: str) -> dict[str, Any]:
+    """The config one model trains with: the element model's ``recipe.element_epochs``, when set, replaces
+    ``train.epochs`` (the overall model always uses ``train.epochs``)."""
+    epochs = cfg.get("recipe", {}).get("element_epochs")
+    if part != "element" or epochs is None:
+        return cfg
+    return {**cfg, "train": {**cfg["train"], "epochs": int(epochs)}}
+
+
 def members_of(cfg: dict[str, Any]) -> list[int]:
     """The ensemble's member indices."""
     ens = cfg.get("ensemble", {})
@@ -94,8 +103,8 @@ def train_member(run: Path, mdir: Path, items: list[AlignItem], cfg: dict[str, A
         def make_collator(tokenizer: Any, query: Query = query, part: str = part) -> Collator:
             return Collator(tokenizer, merge, sequences=query.sequences(part))
 
-        train_part(run, pdir, part, part_items(items, part), cfg, k, acc, member_seed, encoder, t0,
-                   scorer_options={"tasks": TASKS, "output": "logits"}, make_collator=make_collator,
+        train_part(run, pdir, part, part_items(items, part), part_config(cfg, part), k, acc, member_seed, encoder,
+                   t0, scorer_options={"tasks": TASKS, "output": "logits"}, make_collator=make_collator,
                    loss_fn=level_cross_entropy)
 
 
