@@ -52,6 +52,7 @@ def test_build_picks_orders_counts_and_sets_baselines_apart(tmp_path: Path) -> N
             ("bob", "b1", "2025-01-01T00:00:00Z", "ok", 0.70, "test"),   # ties ann's best, earlier: ahead
             ("bob", "b2", "2025-01-04T00:00:00Z", "invalid", None, "test"),
             ("cy", "c1", "2025-01-05T00:00:00Z", None, None, "test"),     # not scored yet
+            ("cy", "c3", "2025-01-06T00:00:00Z", None, None, "test"),     # nor this one
             ("cy", "c2", "2025-01-02T00:00:00Z", "ok", 0.65, "dev"),
             ("baseline:Zero", "z1", "2025-01-01T00:00:00Z", "ok", 0.99, "test"),
         ])
@@ -61,12 +62,12 @@ def test_build_picks_orders_counts_and_sets_baselines_apart(tmp_path: Path) -> N
         assert [(r.rank, r.team, r.display_team, r.is_baseline) for r in best.baselines] == [
             (None, "baseline:Zero", "Zero", True)]
         assert [r.is_baseline for r in best.rows] == [False] * 3 and best.rows[0].display_team == "bob"
-        assert [r.n_submissions for r in best.rows] == [2, 3, 2]  # every admitted file, any status
+        assert [r.n_submissions for r in best.rows] == [2, 3, 3]  # every admitted file, any status
         ann = best.rows[1]
         assert (ann.leader, ann.path, ann.sha256, ann.submitted_at) == ("L-ann", "ann/a2", _sha("a2"),
                                                                         "2025-01-02T00:00:00Z")
         assert ann.components == {"srcc": 0.7, "plcc": 0.71, "acc": 0.72} and ann.ci is None
-        assert [r["path"] for r in best.invalid] == ["bob/b2"] and best.pending == 1
+        assert [r["path"] for r in best.invalid] == ["bob/b2"] and best.pending == 2
         assert (best.track, best.resamples, best.notes) == ("align", 0, [])
         last = ranking.build(store, ALIGN, pick="last")
         assert [(r.team, r.main_score, r.path) for r in last.rows] == [  # the latest valid file of each team
@@ -208,3 +209,22 @@ def test_no_bootstrap_without_teams_or_resamples(tmp_path: Path) -> None:
         assert board.rows[0].ci is None and board.resamples == 0
         assert json.loads(json.dumps(ranking.COMPONENTS)) == {"align": ["srcc", "plcc", "acc"],
                                                               "structure": ["f1", "srcc", "plcc"]}
+
+
+def test_one_resample_with_the_default_seed_and_no_elements(tmp_path: Path) -> None:
+    # no image has an element: ACC counts as 0 in every resample, as for the full set (docs/scoring.md)
+    rng = np.random.default_rng(5)
+    gt = rng.uniform(1, 5, 15)
+    details = {k: {"gt_total": gt, "pred_total": gt + rng.normal(0, s, 15), "elements_per_image": np.zeros(15, int),
+                   "correct_per_image": np.zeros(15, int)} for k, s in (("a", 0.3), ("b", 0.9))}
+    with Store(tmp_path / "lb.db") as store:
+        _fill(store, ALIGN, [("ann", "a", "2025-01-01T00:00:00Z", "ok", 0.5, ""),
+                             ("bob", "b", "2025-01-01T00:00:00Z", "ok", 0.4, "")], details)
+        board = ranking.build(store, ALIGN)
+        draws = ranking.bootstrap(store, ALIGN, board, 1)  # seed 0 unless told
+    idx = np.random.default_rng(0).integers(0, 15, 15)
+    want = [0.25 * stats.spearmanr(gt[idx], details[k]["pred_total"][idx])[0]
+            + 0.25 * stats.pearsonr(gt[idx], details[k]["pred_total"][idx])[0] for k in ("a", "b")]
+    assert draws.shape == (1, 2) and draws[0] == pytest.approx(want, abs=1e-12)
+    assert board.rows[0].ci == (draws[0, 0], draws[0, 0])
+    assert board.rows[0].flip_next == float(draws[0, 0] < draws[0, 1])
