@@ -253,6 +253,15 @@ def test_training_reads_no_label(track: str, synth_challenge, tmp_path: Path, to
         assert state[0]["maps"]["element"] is not None
     else:
         assert {k: v["score"] for k, v in preds[0].items()} == {k: v["score"] for k, v in preds[1].items()}
+    # the optional calibration file: a x + b of the mapped scores, the same ranking
+    (runs[0] / f"calibration_{track}.json").write_text(json.dumps({"a": 2.0, "b": -1.0}))
+    calibrated = predict(locate(root, track), "val", runs[0], "cpu")
+    if track == "align":
+        assert [c["total_score"] for c in calibrated] == pytest.approx([2 * p["total_score"] - 1 for p in preds[0]])
+        assert [c["element_score"] for c in calibrated] == [p["element_score"] for p in preds[0]]
+    else:
+        assert [c["score"] for c in calibrated.values()] == pytest.approx(
+            [2 * p["score"] - 1 for p in preds[0].values()])
     # the predictions make a valid submission of the track
     zp = tmp_path / "sub.zip"
     write_submission(get("eliq"), preds[0], zp, 0.0, False, root, "val", track)
