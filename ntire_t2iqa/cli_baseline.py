@@ -57,7 +57,7 @@ def baseline() -> None:
 
 
 @baseline.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, track, summary}.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, track, tracks, summary}.")
 def list_command(as_json: bool) -> None:
     """List the baselines."""
     if as_json:

@@ -313,3 +313,16 @@ def test_text_first_puts_the_prompt_before_the_image() -> None:
         assert ids.count(image_id) == 4  # 56 x 56 pixels: 2 x 2 merged patches
         tec = tok.decode(batch["input_ids"][1][batch["attention_mask"][1].bool()].tolist())
         assert "Prompt" not in tec  # the technical instruction never sees a prompt
+
+
+def test_cli_track_option(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ntire_t2iqa.cli import main
+
+    res = CliRunner().invoke(main, ["baseline", "run", "rahf", "--track", "align", "--weights", str(tmp_path),
+                                    "--out", str(tmp_path / "x.zip")])
+    assert res.exit_code == 2 and "rahf submits to structure only" in res.output
+    listed = json.loads(CliRunner().invoke(main, ["baseline", "list", "--json"]).stdout)
+    tracks = {d["name"]: d["tracks"] for d in listed}
+    assert tracks["eliq"] == ["align", "structure"] and tracks["rahf"] == ["structure"]
