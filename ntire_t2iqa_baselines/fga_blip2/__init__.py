@@ -7,7 +7,6 @@ checkpoints through :mod:`.convert`). README.md beside this file lists every set
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ..common.config import load_baseline_config
@@ -22,17 +21,12 @@ CONFIGS: dict[str, Path] = {"tiny": _HERE / "configs" / "tiny.json", "full": _HE
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
     """Train the tiny model into ``cache_dir`` unless a finished run is there, then write a validated zip."""
-    from ntire_t2iqa_baselines import registry
-    from ntire_t2iqa_baselines.common.submission import write_submission
+    from ntire_t2iqa_baselines.common.submission import timed_submission
 
     cache_dir = Path(cache_dir)
     if not is_finished(cache_dir):
         train(Path(data), cache_dir, load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny"), "cpu", 0)
-    t0 = time.perf_counter()
-    records = predict(Path(data), split, cache_dir, "cpu", None)
-    seconds = (time.perf_counter() - t0) / max(1, len(records))
-    write_submission(registry.get("fga-blip2"), records, out_zip, seconds, False, data, split)
-    return Path(out_zip)
+    return timed_submission("fga-blip2", predict, data, split, cache_dir, out_zip)
 
 
 __all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

@@ -11,11 +11,8 @@ out of fold. See README.md in this folder for the full-size multi-GPU run.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
-from ..common.config import load_baseline_config
 from .recipe import predict, train
 from .schema import SCHEMA as CONFIG_SCHEMA
 
@@ -26,26 +23,15 @@ CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
     """Train the tiny config into ``cache_dir`` (skipped when finished), predict ``split``, write a validated zip."""
-    import json
-    import shutil
+    from ..common.config import load_baseline_config
+    from ..common.submission import timed_submission
+    from .recipe import drop_stale_run
 
-    from ..common.submission import write_submission
-    from ..registry import get
-    from .recipe import train_fingerprint
-
-    config = load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny")
     run = Path(cache_dir)
-    if (run / "config.json").is_file():
-        old = json.loads((run / "config.json").read_text())
-        if old.get("_train_sha256") != train_fingerprint(Path(data)) or old.get("_seed") != 0:
-            shutil.rmtree(run)  # a cache of another challenge: start again
+    drop_stale_run(run, Path(data))  # a cache of another challenge: start again
     if not (run / "finished.json").is_file():
-        train(Path(data), run, config, "cpu", 0)
-    t0 = time.perf_counter()
-    predictions: list[dict[str, Any]] = predict(Path(data), split, run, "cpu", None)
-    seconds = (time.perf_counter() - t0) / max(len(predictions), 1)
-    write_submission(get("lvlm-stack"), predictions, out_zip, seconds, False, data, split)
-    return Path(out_zip)
+        train(Path(data), run, load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny"), "cpu", 0)
+    return timed_submission("lvlm-stack", predict, data, split, run, out_zip)
 
 
 __all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

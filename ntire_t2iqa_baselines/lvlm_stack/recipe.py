@@ -51,6 +51,15 @@ def train_fingerprint(data: Path | TrackData) -> str:
     return hashlib.sha256(train_annotations(data).read_bytes()).hexdigest()
 
 
+def drop_stale_run(run: Path, data: Path, seed: int = 0) -> None:
+    """Delete ``run`` when it was trained on other training data or with another seed (a demo cache)."""
+    saved = run / "config.json"
+    if saved.is_file():
+        old = json.loads(saved.read_text())
+        if old.get("_train_sha256") != train_fingerprint(data) or old.get("_seed") != seed:
+            shutil.rmtree(run)
+
+
 def prepare_run(run: Path, data: Path, cfg: dict[str, Any], seed: int, texts: list[str] | None = None,
                 extra_tokens: tuple[str, ...] = ()) -> None:
     """Write config.json, folds.json and (tiny config) the base, once.
