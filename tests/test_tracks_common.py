@@ -50,3 +50,19 @@ def test_report_to_dict_and_coverage_note() -> None:
         "Coverage was not checked (no inputs given): missing or extra images are found only with --inputs (the "
         "public test inputs of the split).")
     assert Report("align", []).coverage_note() == "" and Report("align", []).valid
+
+
+def test_mask_dtype_problems_say_what_and_how_word_for_word() -> None:
+    from ntire_t2iqa.tracks.structure_masks import check_mask
+
+    fix = "Convert it: `mask.astype(np.uint8)` (e.g. `np.where(heatmap > t, 1, 0).astype(np.uint8)`)."
+    accepted = " It accepts uint8, uint16, int16, float32 and float64 at any size."
+    mask, (problem,) = check_mask(np.zeros((448, 448), np.int32), "x.png")
+    assert mask is None and (problem.severity, problem.where, problem.fix) == ("error", "x.png", fix)
+    assert problem.what == ("'pred_area' has dtype int32 and shape (448, 448); the official scorer (OpenCV resize) "
+                            "handles int32 only at exactly 512 x 512, where it copies instead of resizing, and "
+                            "crashes at any other size." + accepted)
+    assert check_mask(np.zeros((512, 512), np.int32), "x.png")[1] == []  # at 512 x 512 it is scored
+    _, (problem,) = check_mask(np.zeros((512, 512), np.complex64), "y.png")
+    assert problem.what == ("'pred_area' has dtype complex64, which the official scorer (OpenCV resize) cannot "
+                            "handle." + accepted) and problem.fix == fix
