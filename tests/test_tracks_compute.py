@@ -83,3 +83,37 @@ def test_coverage_is_checked_unless_the_caller_did() -> None:
     unchecked = align.compute(records, reference, "none", check=False)  # ... unless the caller checked already
     assert unchecked.n_images == 5 and unchecked.warnings == []
     assert unchecked.main_score == align.compute({p: records[p] for p in reference}, reference, "none").main_score
+
+
+def test_structure_details_hold_each_image_s_counts_in_reference_order() -> None:
+    from helpers import square_mask
+
+    from ntire_t2iqa.tracks import structure
+    from ntire_t2iqa.tracks.structure import StructureRecord, StructureReference
+
+    gt_a = square_mask(100, 100, 30) > 0                          # one region (900 px), hit by a
+    gt_b = square_mask(10, 10, 20) > 0                            # one region (400 px), missed by b
+    square_mask(300, 300, 5, into=gt_b.view(np.uint8))            # dropped (area 16)
+    gt_c = np.zeros((512, 512), bool)                             # no region
+    reference = StructureReference({"b": 0.2, "a": 0.9, "c": 0.5}, {"a": gt_a, "b": gt_b, "c": gt_c})
+    pred_a = square_mask(110, 100, 30)                            # overlap 20 x 30 = 600: IoU 600 / 1200
+    pred_b = square_mask(400, 400, 20)
+    square_mask(200, 200, 4, into=pred_b)                         # dropped (area 9)
+    pred_c = np.zeros((512, 512), np.uint8)
+    records = {"a": StructureRecord(0.8, pred_a), "b": StructureRecord(0.1, pred_b),
+               "c": StructureRecord(0.6, pred_c)}
+    result = structure.compute(records, reference, "none")
+    d = result.details
+    assert d["image"] == ["b", "a", "c"]
+    assert d["gt_score"].tolist() == [0.2, 0.9, 0.5] and d["pred_score"].tolist() == [0.1, 0.8, 0.6]
+    assert [d[k].tolist() for k in ("n_pred", "n_pred_hit", "n_gt", "n_gt_missed", "pred_dropped", "gt_dropped")] == [
+        [1, 1, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]]
+    giou = [(0 + 1e-4) / (400 + 25 + 400 + 16 + 1e-4), (600 + 1e-4) / (1200 + 1e-4), 1.0]  # c: both empty
+    assert d["giou"].tolist() == pytest.approx(giou, abs=1e-15)
+    p, r = 1 / 2, 1 - 1 / 2
+    f1 = 2 * p * r / (p + r + 1e-10)
+    assert result.components == pytest.approx({"f1": f1, "precision": p, "recall": r, "giou": sum(giou) / 3},
+                                              abs=1e-15)
+    srcc, plcc = stats.spearmanr(d["gt_score"], d["pred_score"])[0], stats.pearsonr(d["gt_score"], d["pred_score"])[0]
+    assert result.main_score == pytest.approx(0.7 * f1 + 0.15 * (srcc + plcc), abs=1e-12)
+    assert (result.track, result.n_images, result.plcc_fit_used, result.warnings) == ("structure", 3, "none", [])
