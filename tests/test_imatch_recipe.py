@@ -34,6 +34,7 @@ def micro_config() -> dict:
                                 vision_hidden=16, vision_heads=1, vision_intermediate=32, vocab_size=400)
     cfg["lora"].update(r=4, alpha=8)
     cfg["train"].update(folds=2, epochs=1, batch_images=6, warmup_steps=1, lr_lm=0.01, lr_vision=0.001)
+    cfg["recipe"]["element_epochs"] = 1
     cfg["infer"]["batch_images"] = 12
     cfg["ensemble"]["members"] = 2
     cfg["recipe"]["image_aug_share"] = 0.25
@@ -145,3 +146,50 @@ def test_demo_submission_reuses_a_finished_run(challenge: Path, trained: Path, t
     monkeypatch.setattr(T, "train_part", lambda *a, **k: pytest.fail("a finished run must not be retrained"))
     zp = demo_submission(challenge, "test", tmp_path / "demo.zip", trained)
     assert validate(zp, "align", inputs=ChallengePaths.locate(challenge).inputs("align", "test")).valid
+
+
+def test_element_epochs_apply_to_the_element_model_only() -> None:
+    import importlib
+    T = importlib.import_module("ntire_t2iqa_baselines.imatch.train")
+    cfg = micro_config()
+    cfg["recipe"]["element_epochs"] = 7
+    assert T.part_config(cfg, "element")["train"]["epochs"] == 7
+    assert T.part_config(cfg, "overall")["train"]["epochs"] == 1 and cfg["train"]["epochs"] == 1
+    del cfg["recipe"]["element_epochs"]
+    assert T.part_config(cfg, "element") is cfg  # full: the paper's one schedule for both models
+    assert "element_epochs" not in json.loads(Path(CONFIGS["full"]).read_text())["recipe"]
+
+
+def test_element_model_learns_a_prior_that_only_the_t2i_model_carries(challenge: Path, trained: Path,
+                                                                    tmp_path: Path) -> None:
+    """The collapse of the tiny element model ("present" for every element): relabel the training elements so that
+    some T2I models' are all present (level 7), the other models' all absent (level 1); with the model named in the
+    query (tiny's ``query.t2i_model``) and enough epochs the element model must separate them."""
+    import dataclasses
+    import importlib
+    T = importlib.import_module("ntire_t2iqa_baselines.imatch.train")
+    from ntire_t2iqa_baselines.lvlm_stack.folds import image_spec, make_accelerator, part_items
+    from ntire_t2iqa_baselines.lvlm_stack.model import ImageEncoder
+
+    cfg = micro_config()
+    cfg["recipe"].update(element_perturbation=0.0, element_epochs=60)
+    cfg["query"]["t2i_model"] = True
+    items = align_items(challenge, "train")
+    good: set[str] = set()  # T2I models whose elements are present: the first ones, until about half
+    for model in sorted({it.model for it in items}):
+        if sum(len(it.elements) for it in items if it.model in good) < sum(len(it.elements) for it in items) / 2.5:
+            good.add(model)
+    items = [dataclasses.replace(it, element_scores={e: float(it.model in good) for e in it.elements}) for it in items]
+    n_good = sum(len(it.elements) for it in items if it.model in good)
+    assert 0.3 < n_good / sum(len(it.elements) for it in items) < 0.7
+    pdir = tmp_path / "member_0"
+    T.train_member(trained, pdir, items, cfg, 0, make_accelerator(cfg, "cpu"), 0,
+                   ImageEncoder(image_spec(cfg), cache=True), 0.0)
+    assert (pdir / "element" / "adapter.safetensors").is_file() and len(part_items(items, "element")) == len(items)
+    lv = LevelPredictor(trained, cfg).element_levels([pdir], items)
+    present = [v for it in items if it.model in good for v in lv[it.img_path].values()]
+    absent = [v for it in items if it.model not in good for v in lv[it.img_path].values()]
+    assert sum(present) / len(present) > 5.0 and sum(absent) / len(absent) < 3.0, (present, absent)
+    flat = [(v, it.model in good) for it in items for v in lv[it.img_path].values()]
+    tau = levels.calibrate_tau([v for v, _ in flat], [y for _, y in flat])
+    assert all((v > tau) == y for v, y in flat)
