@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from ntire_t2iqa import score, validate  # noqa: E402
 from ntire_t2iqa.cli import main  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds, synthesize  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize, load_folds, make_folds  # noqa: E402
 from ntire_t2iqa_baselines.common.data import align_items  # noqa: E402
 from ntire_t2iqa_baselines.common.runtime import load_state_dict  # noqa: E402
 from ntire_t2iqa_baselines.lvlm_stack import CONFIGS, folds, recipe  # noqa: E402
@@ -56,19 +57,13 @@ def micro_config() -> dict:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Micro models are fastest on one thread (and robust to a busy machine); restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(torch_one_thread: None) -> None:
+    """Micro models run on one torch thread in this module (conftest's ``torch_one_thread``)."""
 
 
 @pytest.fixture(scope="module")
-def challenge(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lvlm") / "challenge"
-    synthesize(root, seed=5, size=SynthSize((9, 4, 4), 2, (0, 4, 4)), workers=1, progress=False, tracks=("align",))
-    return root
+def challenge(synth_challenge: Callable[..., Path]) -> Path:
+    return synth_challenge(5, SynthSize((9, 4, 4), 2, (0, 4, 4)), ("align",))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ synthetic challenge built here; the whole module takes well under a minute on 2 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from ntire_t2iqa import score, validate  # noqa: E402
 from ntire_t2iqa.cli import main  # noqa: E402
-from ntire_t2iqa.data import ChallengePaths, SynthSize, synthesize  # noqa: E402
+from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
 from ntire_t2iqa_baselines.common.data import align_items  # noqa: E402
 from ntire_t2iqa_baselines.imatch import CONFIGS, levels, predict  # noqa: E402
 from ntire_t2iqa_baselines.imatch import query as Q  # noqa: E402
@@ -42,19 +43,13 @@ def micro_config() -> dict:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Micro models are fastest on one thread; restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(torch_one_thread: None) -> None:
+    """Micro models run on one torch thread in this module (conftest's ``torch_one_thread``)."""
 
 
 @pytest.fixture(scope="module")
-def challenge(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("imatch") / "challenge"
-    synthesize(root, seed=7, size=SynthSize((6, 4, 4), 2, (0, 4, 4)), workers=1, progress=False, tracks=("align",))
-    return root
+def challenge(synth_challenge: Callable[..., Path]) -> Path:
+    return synth_challenge(7, SynthSize((6, 4, 4), 2, (0, 4, 4)), ("align",))
 
 
 @pytest.fixture(scope="module")

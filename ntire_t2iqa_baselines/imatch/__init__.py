@@ -22,15 +22,9 @@ CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
 def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
     """Train the tiny config into ``cache_dir`` (skipped when finished), predict ``split``, write a validated zip."""
-    from ..common.config import load_baseline_config
-    from ..common.submission import timed_submission
-    from ..lvlm_stack.recipe import drop_stale_run
+    from ..lvlm_stack import tiny_demo_submission
 
-    run = Path(cache_dir)
-    drop_stale_run(run, Path(data))  # a cache of another challenge: start again
-    if not (run / "finished.json").is_file():
-        train(Path(data), run, load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny"), "cpu", 0)
-    return timed_submission("imatch", predict, data, split, run, out_zip)
+    return tiny_demo_submission("imatch", train, predict, CONFIGS, CONFIG_SCHEMA, data, split, out_zip, cache_dir)
 
 
 __all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]

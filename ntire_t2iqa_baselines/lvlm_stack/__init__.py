@@ -12,6 +12,7 @@ out of fold. See README.md in this folder for the full-size multi-GPU run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .recipe import predict, train
 from .schema import SCHEMA as CONFIG_SCHEMA
@@ -21,8 +22,10 @@ _CONFIG_DIR = Path(__file__).with_name("configs")
 CONFIGS = {"tiny": _CONFIG_DIR / "tiny.json", "full": _CONFIG_DIR / "full.json"}
 
 
-def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
-    """Train the tiny config into ``cache_dir`` (skipped when finished), predict ``split``, write a validated zip."""
+def tiny_demo_submission(name: str, train_fn: Any, predict_fn: Any, configs: dict[str, Path], schema: Any,
+                         data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
+    """The demo of a baseline on this recipe's run folder: train its tiny config into ``cache_dir`` (skipped
+    when finished there on the same training data), predict ``split``, write a validated zip."""
     from ..common.config import load_baseline_config
     from ..common.submission import timed_submission
     from .recipe import drop_stale_run
@@ -30,8 +33,13 @@ def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> P
     run = Path(cache_dir)
     drop_stale_run(run, Path(data))  # a cache of another challenge: start again
     if not (run / "finished.json").is_file():
-        train(Path(data), run, load_baseline_config(CONFIGS, CONFIG_SCHEMA, "tiny"), "cpu", 0)
-    return timed_submission("lvlm-stack", predict, data, split, run, out_zip)
+        train_fn(Path(data), run, load_baseline_config(configs, schema, "tiny"), "cpu", 0)
+    return timed_submission(name, predict_fn, data, split, run, out_zip)
 
 
-__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "train"]
+def demo_submission(data: Path, split: str, out_zip: Path, cache_dir: Path) -> Path:
+    """Train the tiny config into ``cache_dir`` (skipped when finished), predict ``split``, write a validated zip."""
+    return tiny_demo_submission("lvlm-stack", train, predict, CONFIGS, CONFIG_SCHEMA, data, split, out_zip, cache_dir)
+
+
+__all__ = ["CONFIGS", "CONFIG_SCHEMA", "TRACK", "demo_submission", "predict", "tiny_demo_submission", "train"]
