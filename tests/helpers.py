@@ -113,3 +113,16 @@ def noisy_align(sub: list[dict[str, Any]], noise: float, seed: int) -> list[dict
     return [{**r, "total_score": r["total_score"] + float(rng.normal(0, noise)),
              "element_score": {k: float(np.clip(v + rng.normal(0, noise / 3), 0, 1))
                                for k, v in r["element_score"].items()}} for r in sub]
+
+
+def rahf_micro(train: dict[str, Any]) -> dict[str, Any]:
+    """A micro RAHF config (32 px, one ViT layer, width 32) with the given ``train`` section."""
+    return {
+        "name": "micro", "image_size": 32, "patch_size": 8, "width": 32,
+        "vision": {"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
+        "text": {"tokenizer": "word", "max_length": 16},
+        "fusion": {"layers": 1, "ffn": 64},
+        "heatmap": {"stem": [32, 16, 16], "stages": [16, 8, 8, 4, 4], "heatmap_size": 512},
+        "score": {"channels": [32, 16, 8], "stride": 1, "mlp": [16]},
+        "train": train,
+    }

@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
+from helpers import rahf_micro  # noqa: E402
+
 from ntire_t2iqa import score, validate  # noqa: E402
 from ntire_t2iqa.data import ChallengePaths, SynthSize  # noqa: E402
 from ntire_t2iqa_baselines.common.runtime import load_state_dict  # noqa: E402
@@ -34,17 +36,9 @@ from ntire_t2iqa_baselines.rahf.model import build_model, resize_position_table,
 from ntire_t2iqa_baselines.rahf.predict import THRESHOLD, heatmap_to_mask  # noqa: E402
 from ntire_t2iqa_baselines.rahf.train import load_run_state as load_state  # noqa: E402
 
-MICRO: dict[str, Any] = {
-    "name": "micro",
-    "image_size": 32, "patch_size": 8, "width": 32,
-    "vision": {"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
-    "text": {"tokenizer": "word", "max_length": 16},
-    "fusion": {"layers": 1, "ffn": 64},
-    "heatmap": {"stem": [32, 16, 16], "stages": [16, 8, 8, 4, 4], "heatmap_size": 512},
-    "score": {"channels": [32, 16, 8], "stride": 1, "mlp": [16]},
-    "train": {"epochs": 8, "batch_size": 8, "lr": 0.003, "warmup_steps": 2, "freeze_fraction": 0.25,
-              "augment": {"hflip": 0.5, "crop": 0.3, "grayscale": 0.1}, "cache_images": True, "cpu_threads": "auto"},
-}
+MICRO: dict[str, Any] = rahf_micro(
+    {"epochs": 8, "batch_size": 8, "lr": 0.003, "warmup_steps": 2, "freeze_fraction": 0.25,
+     "augment": {"hflip": 0.5, "crop": 0.3, "grayscale": 0.1}, "cache_images": True, "cpu_threads": "auto"})
 
 
 def micro(**train_overrides: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from helpers import rahf_micro  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ntire_t2iqa.data import SynthSize  # noqa: E402
@@ -31,17 +32,10 @@ from ntire_t2iqa_baselines.rahf.inputs import StructureSet, precision_context  #
 from ntire_t2iqa_baselines.rahf.predict import load_run, predict_items, submitted_score  # noqa: E402
 from ntire_t2iqa_baselines.rahf.train import load_run_state, phases, schedule  # noqa: E402
 
-MICRO: dict[str, Any] = {
-    "name": "micro", "image_size": 32, "patch_size": 8, "width": 32,
-    "vision": {"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
-    "text": {"tokenizer": "word", "max_length": 16},
-    "fusion": {"layers": 1, "ffn": 64},
-    "heatmap": {"stem": [32, 16, 16], "stages": [16, 8, 8, 4, 4], "heatmap_size": 512},
-    "score": {"channels": [32, 16, 8], "stride": 1, "mlp": [16]},
-    "train": {"total_steps": 20, "batch_size": 8, "accumulate": 1, "unfrozen_batch_size": 4, "unfrozen_accumulate": 3,
-              "lr": 0.003, "freeze_fraction": 0.35, "augment": {"crop": 0.5, "color_jpeg": 0.1, "grayscale": 0.1},
-              "cache_images": True, "cpu_threads": 1},
-}
+MICRO: dict[str, Any] = rahf_micro(
+    {"total_steps": 20, "batch_size": 8, "accumulate": 1, "unfrozen_batch_size": 4, "unfrozen_accumulate": 3,
+     "lr": 0.003, "freeze_fraction": 0.35, "augment": {"crop": 0.5, "color_jpeg": 0.1, "grayscale": 0.1},
+     "cache_images": True, "cpu_threads": 1})
 
 
 @pytest.fixture(scope="module")
