@@ -41,7 +41,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "tracks": (["ntire_t2iqa/tracks/*"],
                ["tests/test_tracks_compute.py", "tests/test_tracks_common.py", "tests/test_align.py",
                 "tests/test_structure.py", "tests/test_reference_harness.py", "tests/test_official_behaviour.py",
-                "tests/test_safety.py", "tests/test_hostile_text.py"]),
+                "tests/test_safety.py", "tests/test_hostile_text.py", "tests/test_problem_catalogue.py"]),
     "ranking": (["ntire_t2iqa/leaderboard/ranking.py"],
                 ["tests/test_ranking.py", "tests/test_leaderboard.py",
                  "tests/test_rank_hardening.py::test_bootstrap_results_are_dropped_when_the_board_changes"]),

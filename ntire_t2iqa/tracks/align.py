@@ -268,8 +268,10 @@ def _mean(value: Any, where: str) -> float:
         if not value or not all(is_number(v) for v in value):
             raise ReferenceDataError(where, "must be a non-empty list of numbers (per-annotator votes).")
         value = float(np.mean(value))
-    if not is_number(value) or not np.isfinite(value):
+    if not is_number(value):
         raise ReferenceDataError(where, f"is {describe(value)}, not a finite number.")
+    if not np.isfinite(value):
+        raise ReferenceDataError(where, f"is {float(value)!r}, not a finite number.")
     return float(value)
 
 

@@ -118,7 +118,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "a boolean"
     if isinstance(value, str):
-        return "a string"
+        return "a string" if value else "an empty string"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, tuple):

@@ -1,0 +1,3 @@
+"""placeholder"""
+TITLE = "common"
+CASES: list = []

@@ -1,0 +1,3 @@
+"""placeholder"""
+TITLE = "structure"
+CASES: list = []
