@@ -77,8 +77,9 @@ def results(work: Path, mutmut: list[str], env: dict[str, str]) -> dict[str, str
 
 
 def refresh_tests(dest: Path) -> None:
-    """Copy the working tree's tests (tracked and untracked) over those of a kept scratch copy."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "tests"], cwd=ROOT, check=True,
+    """Copy the working tree's tests and docs (tracked and untracked) over those of a kept scratch copy."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "tests", "docs"], cwd=ROOT,
+                           check=True,
                            capture_output=True).stdout.decode().split("\0")
     for name in filter(None, files):
         if (ROOT / name).is_file():
@@ -107,7 +108,7 @@ def run_module(name: str, jobs: int, python: Path, keep: bool, reuse: Path | Non
             "[mutmut]\n"
             f"source_paths = {top}\n"
             "only_mutate =\n" + "".join(f"    {f}\n" for f in files) +
-            "also_copy =\n    benchmarks\n    ntire_t2iqa\n    ntire_t2iqa_baselines\n"
+            "also_copy =\n    benchmarks\n    docs\n    ntire_t2iqa\n    ntire_t2iqa_baselines\n"
             "pytest_add_cli_args =\n    -x\n    -q\n    -p\n    no:cacheprovider\n"
             + "".join(f"    --deselect\n    {t}\n" for t in DESELECT) +
             "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests))
