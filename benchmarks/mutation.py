@@ -91,7 +91,8 @@ def run_module(name: str, jobs: int, python: Path, keep: bool, reuse: Path | Non
     """Mutate one module in a scratch copy; return its counts and survivors (with their diffs).
 
     ``reuse``: a scratch copy kept by an earlier run (``--work``): its tests are refreshed from the
-    working tree, the mutants not yet tested are run and the survivors of before are run again.
+    working tree, the mutants not yet tested are run and the survivors (and those no test reached) of before
+    are run again.
     """
     files, tests = MODULES[name]
     fresh = reuse is None or not (reuse / "mutants").is_dir()
@@ -115,7 +116,8 @@ def run_module(name: str, jobs: int, python: Path, keep: bool, reuse: Path | Non
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         mutmut = [str(python.parent / "mutmut")]
         t0 = time.perf_counter()
-        again = [] if fresh else sorted(n for n, s in results(work, mutmut, env).items() if s == "survived")
+        again = [] if fresh else sorted(n for n, s in results(work, mutmut, env).items()
+                                        if s in ("survived", "no tests"))
         run = subprocess.run(["nice", "-n", "10", *mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env,
                              capture_output=True, text=True)
         if again and not run.returncode:
