@@ -34,7 +34,8 @@ _README_FIX = "Write the five lines of the template, e.g.\n" + README_TEMPLATE.r
 
 
 def _norm_key(key: str) -> str:
-    return " ".join(key.replace(" ", "").lower().split())
+    """A key without case or any whitespace (``CPU[1]/GPU[0]`` and a tab for a space match the template)."""
+    return "".join(key.lower().split())
 
 
 def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
@@ -49,13 +50,19 @@ def check_readme(data: bytes) -> tuple[dict[str, str], list[Problem]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return {}, [error(README, "is not UTF-8 text.", "Save readme.txt as plain UTF-8 text.")]
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # (line number in the file, text): blank lines are skipped, and a location names the file's own line
+    numbered = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if not numbered:
+        return {}, [error(README, "is empty; it must hold the five lines of the template.", _README_FIX)]
+    lines = [ln for _, ln in numbered]
+    last = numbered[-1][0]
     values: dict[str, str] = {}
     for i, key in enumerate(README_KEYS):
-        where = f"{README}, line {i + 1}"
-        if i >= len(lines):
-            problems.append(error(where, f"is missing; expected `{key} : VALUE`.", _README_FIX))
+        if i >= len(lines):  # a missing line belongs after the file's last one
+            problems.append(error(f"{README}, line {last + i - len(lines) + 1}",
+                                  f"is missing; expected `{key} : VALUE`.", _README_FIX))
             continue
+        where = f"{README}, line {numbered[i][0]}"
         line = lines[i]
         if ":" not in line:
             problems.append(error(where, f"has no `:`; expected `{key} : VALUE`.", _README_FIX))
@@ -90,7 +97,7 @@ def _check_readme_value(i: int, key: str, value: str, where: str) -> list[Proble
                           f"Write digits 0-9 and a dot, e.g. 0.52: `{key} : 0.52`.")]
     elif i in (1, 2, 3):
         if value not in ("0", "1"):
-            return [error(where, f"value {value!r} must be 0 or 1.", f"Write `{key} : 1` or `{key} : 0`.")]
+            return [error(where, f"value {quote(value)} must be 0 or 1.", f"Write `{key} : 1` or `{key} : 0`.")]
     elif not value:
         return [warning(where, "the description is empty.", "Describe the method in a few words.")]
     return []
