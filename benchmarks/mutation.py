@@ -47,7 +47,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                  "tests/test_rank_hardening.py::test_bootstrap_results_are_dropped_when_the_board_changes"]),
     "store": (["ntire_t2iqa/leaderboard/store.py"],
               ["tests/test_leaderboard.py", "tests/test_rank_hardening.py", "tests/test_integrity_store.py"]),
-    "fga_convert": (["ntire_t2iqa_baselines/fga_blip2/convert.py"], ["tests/test_baseline_fga_blip2_golden.py"]),
+    "fga_convert": (["ntire_t2iqa_baselines/fga_blip2/convert.py"],
+                    ["tests/test_baseline_fga_blip2_golden.py", "tests/test_fga_convert_units.py",
+                     "tests/test_baseline_fga_blip2.py"]),
     "rahf_convert": (["ntire_t2iqa_baselines/rahf/convert.py"],
                      ["tests/test_baseline_rahf_golden.py", "tests/test_baseline_rahf.py"]),
 }

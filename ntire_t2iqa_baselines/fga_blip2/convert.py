@@ -193,9 +193,10 @@ def interpolate_positions(pos: torch.Tensor, num_positions: int) -> torch.Tensor
     old, new = math.isqrt(pos.shape[1] - 1), math.isqrt(num_positions - 1)
     if old * old != pos.shape[1] - 1 or new * new != num_positions - 1:
         raise ValueError(f"position embeddings of {pos.shape[1]} and {num_positions} are not square grids + class")
-    grid = pos[:, 1:].float().reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    wide = pos[:, 1:] if pos.dtype == torch.float64 else pos[:, 1:].float()  # half precision resized in float32
+    grid = wide.reshape(1, old, old, -1).permute(0, 3, 1, 2)
     grid = torch.nn.functional.interpolate(grid, size=(new, new), mode="bicubic", align_corners=False)
-    return torch.cat([pos[:, :1].float(), grid.permute(0, 2, 3, 1).reshape(1, new * new, -1)], dim=1).to(pos.dtype)
+    return torch.cat([pos[:, :1], grid.permute(0, 2, 3, 1).reshape(1, new * new, -1).to(pos.dtype)], dim=1)
 
 
 def read_sources(paths: Iterable[str | Path]) -> dict[str, torch.Tensor]:
