@@ -51,7 +51,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                     ["tests/test_baseline_fga_blip2_golden.py", "tests/test_fga_convert_units.py",
                      "tests/test_baseline_fga_blip2.py"]),
     "rahf_convert": (["ntire_t2iqa_baselines/rahf/convert.py"],
-                     ["tests/test_baseline_rahf_golden.py", "tests/test_baseline_rahf.py"]),
+                     ["tests/test_baseline_rahf_golden.py", "tests/test_rahf_convert_units.py",
+                      "tests/test_baseline_rahf.py"]),
 }
 
 #: tests left out of every module's run: slow and unrelated to the mutated arithmetic (a browser render)
