@@ -82,7 +82,8 @@ def test_index_buffers_are_dropped_and_unknown_keys_named() -> None:
     with pytest.raises(ValueError) as err:
         cv.official_to_ours({"self_attention.norm.bias": T, **unknown})
     assert str(err.value) == ("4 EM-RAHF key(s) have no place in this model, e.g. ['self_attention.layers.0.gate0."
-                              "weight', 'self_attention.layers.0.gate1.weight', 'self_attention.layers.0.gate2.weight']")
+                              "weight', 'self_attention.layers.0.gate1.weight', "
+                              "'self_attention.layers.0.gate2.weight']")
     with pytest.raises(ValueError) as err:
         cv.ours_to_official({"fusion.norm.bias": T, "nowhere.weight": T})
     assert str(err.value) == "key 'nowhere.weight' has no EM-RAHF name"
