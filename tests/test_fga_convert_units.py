@@ -155,10 +155,12 @@ def test_position_embeddings_are_resized_bicubically_class_token_kept() -> None:
     grid = pos[0, 1:].numpy().reshape(old, old, dim)  # row-major: position r * old + c is row r, column c
     w = _bicubic_matrix(old, new)
     expected = np.einsum("ir,jc,rcd->ijd", w, w, grid).reshape(new * new, dim)
-    np.testing.assert_allclose(out[0, 1:].numpy(), expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out[0, 1:].numpy(), expected, rtol=0, atol=1e-12)  # float64 stays float64
     # fewer positions too, and the dtype is kept
     half = cv.interpolate_positions(pos.to(torch.float16), 1 + 3 * 3)
     assert half.dtype == torch.float16 and half.shape == (1, 10, dim)
+    single = cv.interpolate_positions(pos.to(torch.float16).float(), 1 + 3 * 3)
+    assert single.dtype == torch.float32 and torch.equal(half, single.half())  # computed in float32, then rounded
     w3 = _bicubic_matrix(old, 3)
     np.testing.assert_allclose(half[0, 1:].double().numpy(),
                                np.einsum("ir,jc,rcd->ijd", w3, w3, grid).reshape(9, dim), atol=1e-2)
@@ -227,10 +229,72 @@ def test_a_run_folder_keeps_the_tokenizer_it_was_given(tmp_path) -> None:
     build_tokenizer([item], tok_dir)
     torch.save(lavis_state(), tmp_path / "fga_blip2.pth")
     config = micro_config(tokenizer="build")
+    del config["add_dec_token"]  # LAVIS' default: the [DEC] token is added
     out = cv.convert_to_run([tmp_path / "fga_blip2.pth"], tmp_path / "run", config, tok_dir)
     assert out == tmp_path / "run" and config["tokenizer"] == "build"  # the caller's dict is left alone
     saved = json.loads((out / "config.json").read_text())
     assert saved["tokenizer"] == str(tok_dir)
-    again = load_tokenizer(str(out / "tokenizer"), add_dec=saved.get("add_dec_token", True))
-    first = load_tokenizer(str(tok_dir), add_dec=saved.get("add_dec_token", True))
-    assert again.get_vocab() == first.get_vocab()
+    again = load_tokenizer(str(out / "tokenizer"))
+    assert again.get_vocab() == load_tokenizer(str(tok_dir), add_dec=True).get_vocab()
+    assert "[DEC]" in again.get_vocab() and "[DEC]" not in load_tokenizer(str(tok_dir)).get_vocab()
+    no_dec = cv.convert_to_run([tmp_path / "fga_blip2.pth"], tmp_path / "run2", {**config, "add_dec_token": False},
+                               tok_dir)
+    assert "[DEC]" not in load_tokenizer(str(no_dec / "tokenizer")).get_vocab()
+    del config["tokenizer"]  # no tokenizer named: the run builds its own, nothing is copied
+    bare = cv.convert_to_run([tmp_path / "fga_blip2.pth"], tmp_path / "run3", config, None)
+    assert not (bare / "tokenizer").exists()
+
+
+def test_the_command_s_help_names_each_input(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cv.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: ")
+    assert "sources [sources ...]" in text and "--out OUT" in text
+    for phrase in ("Map the official LAVIS checkpoint (``fga_blip2.pth``) onto :class:`.model.FGABlip2`, and back.",
+                   "sources fga_blip2.pth (and eva_vit_g.pth when needed)", "--out OUT run folder to write",
+                   "--config CONFIG full, tiny, or a JSON file (default: full)",
+                   "--tokenizer TOKENIZER local bert-base-uncased folder"):
+        assert phrase in text, phrase
+    with pytest.raises(SystemExit) as exit_info:
+        cv.main(["x.pth"])
+    assert exit_info.value.code == 2 and "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_the_command_merges_a_checkpoint_without_its_vit_with_the_eva_weights(tmp_path, capsys) -> None:
+    state = lavis_state()
+    vit = {k.removeprefix("visual_encoder."): v for k, v in state.items() if k.startswith("visual_encoder.")}
+    torch.save({"model": {k: v for k, v in state.items() if not k.startswith("visual_encoder.")}},
+               tmp_path / "fga_blip2.pth")
+    torch.save(vit, tmp_path / "eva_vit_g.pth")
+    (tmp_path / "micro.json").write_text(json.dumps(micro_config()))
+    args = ["--out", str(tmp_path / "run"), "--config", str(tmp_path / "micro.json")]
+    with pytest.raises(ValueError, match=r"do not fit the config: \d+ missing"):
+        cv.main([str(tmp_path / "fga_blip2.pth"), *args])  # strict: the ViT is missing
+    assert cv.main([str(tmp_path / "fga_blip2.pth"), str(tmp_path / "eva_vit_g.pth"), *args]) == 0
+    written = load_file(str(tmp_path / "run" / "model.safetensors"))
+    expected = cv.from_lavis(state)
+    assert written.keys() == expected.keys() and all(torch.equal(written[k], expected[k]) for k in written)
+    assert (tmp_path / "run" / "config.json").read_text() == json.dumps(micro_config(), indent=2)
+
+
+def test_the_command_checks_the_config_and_passes_the_tokenizer_on(tmp_path, capsys) -> None:
+    from ntire_t2iqa_baselines.fga_blip2.tokenizer import build_tokenizer
+
+    torch.save(lavis_state(), tmp_path / "fga_blip2.pth")
+    (tmp_path / "bad.json").write_text(json.dumps({**micro_config(), "epochs": "many"}))
+    with pytest.raises(SystemExit) as exit_info:
+        cv.main([str(tmp_path / "fga_blip2.pth"), "--out", str(tmp_path / "run"), "--config",
+                 str(tmp_path / "bad.json")])
+    assert exit_info.value.code == 2 and "epochs" in capsys.readouterr().err
+    build_tokenizer([SimpleNamespace(prompt="a red cat", elements=["cat (animal)"])], tmp_path / "bert")
+    (tmp_path / "micro.json").write_text(json.dumps(micro_config()))
+    out = tmp_path / "deep" / "er" / "run"
+    assert cv.main([str(tmp_path / "fga_blip2.pth"), "--out", str(out), "--config", str(tmp_path / "micro.json"),
+                    "--tokenizer", str(tmp_path / "bert")]) == 0
+    assert json.loads((out / "config.json").read_text())["tokenizer"] == str(tmp_path / "bert")
+    assert (out / "tokenizer" / "tokenizer_config.json").is_file()
+    # converting again into the same folder replaces the files
+    assert cv.main([str(tmp_path / "fga_blip2.pth"), "--out", str(out), "--config", str(tmp_path / "micro.json")]) == 0
+    assert json.loads((out / "config.json").read_text())["tokenizer"] == "build"

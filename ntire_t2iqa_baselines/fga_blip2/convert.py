@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sources", nargs="+", type=Path, help="fga_blip2.pth (and eva_vit_g.pth when needed)")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
-    parser.add_argument("--config", default="full", help="full, tiny, or a JSON file")
+    parser.add_argument("--config", default="full", help="full, tiny, or a JSON file (default: %(default)s)")
     parser.add_argument("--tokenizer", type=Path, default=None, help="local bert-base-uncased folder")
     args = parser.parse_args(argv)
     try:
