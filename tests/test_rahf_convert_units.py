@@ -115,9 +115,9 @@ def test_altclip_keys_map_to_the_encoders_and_the_rest_is_dropped_for_its_reason
                                          "text_embeddings.LayerNorm.bias": T}
     assert cv.to_ours(state) == cv.altclip_to_ours(state)
     with pytest.raises(ValueError) as err:
-        cv.altclip_to_ours({**state, "text_model.head.weight": T, "vision.x": T})
-    assert str(err.value) == ("2 AltCLIP key(s) are neither encoder weights nor known unused parts, e.g. "
-                              "['text_model.head.weight', 'vision.x']; is this a BAAI/AltCLIP checkpoint?")
+        cv.altclip_to_ours({**state, "text_model.head.weight": T, "vision.x": T, "a": T, "b": T})
+    assert str(err.value) == ("4 AltCLIP key(s) are neither encoder weights nor known unused parts, e.g. "
+                              "['text_model.head.weight', 'vision.x', 'a']; is this a BAAI/AltCLIP checkpoint?")
 
 
 def test_our_own_layout_loses_only_the_ddp_prefix_and_the_buffers() -> None:
@@ -144,14 +144,21 @@ def test_loading_refuses_extra_misshapen_or_missing_keys_by_name() -> None:
     other = micro_model(1)
     assert cv.load_weights(other, cv.ours_to_official(state)) == []
     assert all(torch.equal(other.state_dict()[k], v) for k, v in state.items())
+    extra = {f"fusion.extra{i}.weight": T for i in range(5)}
     with pytest.raises(ValueError) as err:
-        cv.load_weights(micro_model(), {**state, "fusion.extra.weight": T})
-    assert str(err.value) == ("1 key(s) are not in this model, e.g. ['fusion.extra.weight']; is it the right "
-                              "config?")
+        cv.load_weights(micro_model(), {**state, **extra})
+    assert str(err.value) == ("5 key(s) are not in this model, e.g. ['fusion.extra0.weight', 'fusion.extra1.weight', "
+                              "'fusion.extra2.weight']; is it the right config?")
+    misshapen = {"fusion.norm.bias": torch.zeros(5), "fusion.norm.weight": torch.zeros(6),
+                 "score_head.mlp.0.bias": torch.zeros(7), "heatmap_head.out.bias": torch.zeros(8)}
     with pytest.raises(ValueError) as err:
-        cv.load_weights(micro_model(), {**state, "fusion.norm.bias": torch.zeros(5)})
-    assert str(err.value) == ("1 shape mismatch(es), e.g. ['fusion.norm.bias: (5,) vs (32,)']; the weights were "
-                              "made with another config")
+        cv.load_weights(micro_model(), {**state, **misshapen})
+    shown = [f"{k}: {tuple(v.shape)} vs {tuple(state[k].shape)}" for k, v in misshapen.items() if k in state]
+    assert len(shown) == 4
+    message = str(err.value)
+    assert message.startswith("4 shape mismatch(es), e.g. ['")
+    assert message.endswith("']; the weights were made with another config")
+    assert sum(f"'{m}'" in message for m in shown) == 3  # three named, in the model's order
     heads = {k: v for k, v in state.items() if not k.startswith("score_head.")}
     missing = sorted(k for k in state if k.startswith("score_head."))
     with pytest.raises(ValueError) as err:
@@ -182,7 +189,7 @@ def _altclip_state(model) -> dict:
     return {**state, "logit_scale": torch.tensor(2.0), "text_projection.weight": torch.zeros(2, 2)}
 
 
-@pytest.mark.parametrize("form", ["safetensors", "bin", "sharded"])
+@pytest.mark.parametrize("form", ["safetensors", "bin", "sharded", "sharded-bin"])
 def test_altclip_encoders_load_from_every_folder_form(tmp_path: Path, form: str) -> None:
     source = micro_model(5)
     state = _altclip_state(source)
@@ -193,10 +200,15 @@ def test_altclip_encoders_load_from_every_folder_form(tmp_path: Path, form: str)
     else:
         names = sorted(state)
         half = len(names) // 2
-        save_file({k: state[k] for k in names[:half]}, str(tmp_path / "a.safetensors"))
-        save_file({k: state[k] for k in names[half:]}, str(tmp_path / "b.safetensors"))
-        weight_map = {k: ("a.safetensors" if i < half else "b.safetensors") for i, k in enumerate(names)}
-        (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+        suffix = ".bin" if form == "sharded-bin" else ".safetensors"
+        for shard, keys in (("a", names[:half]), ("b", names[half:])):
+            if suffix == ".bin":
+                torch.save({k: state[k] for k in keys}, tmp_path / f"{shard}.bin")
+            else:
+                save_file({k: state[k] for k in keys}, str(tmp_path / f"{shard}.safetensors"))
+        weight_map = {k: ("a" if i < half else "b") + suffix for i, k in enumerate(names)}
+        index = "pytorch_model.bin.index.json" if suffix == ".bin" else "model.safetensors.index.json"
+        (tmp_path / index).write_text(json.dumps({"weight_map": weight_map}))
     target = micro_model(6)
     untouched = target.state_dict()["score_head.mlp.0.weight"].clone()
     cv.load_altclip_encoders(target, tmp_path)
@@ -236,3 +248,36 @@ def test_the_command_converts_and_records_the_altclip_folder(tmp_path: Path, cap
     with pytest.raises(SystemExit) as exit_info:
         cv.main([str(tmp_path / "last.pth"), str(tmp_path / "run2"), "--config", str(tmp_path / "bad.json")])
     assert exit_info.value.code == 2 and "bad.json" in capsys.readouterr().err
+
+
+def test_an_altclip_bin_that_holds_more_than_tensors_is_refused_unread(tmp_path: Path) -> None:
+    import argparse
+    import pickle
+
+    state = _altclip_state(micro_model())
+    torch.save({**state, "vision_model.extra": argparse.Namespace(code="runs on load")}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        cv.load_altclip_encoders(micro_model(), tmp_path)
+
+
+def test_the_command_s_help_and_the_run_state_it_writes(tmp_path: Path, capsys) -> None:
+    from ntire_t2iqa_baselines.common.runtime import load_state
+
+    with pytest.raises(SystemExit) as exit_info:
+        cv.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("usage: ", "checkpoint run_dir",
+                   "Weights in other layouts -> this package's :class:`~ntire_t2iqa_baselines.rahf.model.RAHF`, "
+                   "loaded safely.", "checkpoint EM-RAHF .pth ({'model': state_dict})", "run_dir run folder to write",
+                   "--config CONFIG config JSON (default: full)",
+                   "--altclip ALTCLIP local AltCLIP folder (its tokenizer is used at inference)"):
+        assert phrase in text, phrase
+    model = micro_model(8)
+    cv.save_official_checkpoint(model, tmp_path / "last.pth")
+    (tmp_path / "micro.json").write_text(json.dumps(micro_config()))
+    cv.main([str(tmp_path / "last.pth"), str(tmp_path / "run"), "--config", str(tmp_path / "micro.json")])
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == micro_config()  # no altclip_dir added
+    state = load_state(tmp_path / "run")
+    assert state["epoch"] == -1
+    assert state["extra"] == {"converted_from": str(tmp_path / "last.pth"), "finished": True}
