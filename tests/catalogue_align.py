@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import zipfile
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from catalogue import Case
 
 from ntire_t2iqa.archive import Limits, load_json_strict, open_submission
@@ -70,6 +73,21 @@ def reference(title: str, content: Any, name: str = "eval.json", folder: bool = 
                 else f"{where} does not exist", call)
 
 
+def memory(title: str, records: list, shown: str) -> Case:
+    """Records handed over as Python objects (the API's score/validate and pack), not read from JSON."""
+    return Case(f"records in memory: {title}", f"the Python list {shown}", lambda tmp: align.parse_predictions(records))
+
+
+def scoring(title: str, records: list[dict], ref: list[dict]) -> Case:
+    """Checked records scored against a reference read from eval.json."""
+    def call(tmp: Path) -> Any:
+        parsed, problems = align.parse_predictions(records)
+        assert not problems, problems
+        (tmp / "eval.json").write_text(json.dumps(ref), encoding="utf-8")
+        return align.compute(parsed, align.load_reference(tmp / "eval.json"), "official")
+    return Case(f"scoring: {title}", f"records `{json.dumps(records)}`, eval.json `{json.dumps(ref)}`", call)
+
+
 def rec(**change: Any) -> dict:
     out = dict(GOOD)
     out.update(change)
@@ -126,8 +144,19 @@ CASES = [
     parse_bytes("output.json with a UTF-8 byte-order mark",
                 b'\xef\xbb\xbf[{"img_path": "M/1.png", "total_score": 3, "element_score": {}}]'),
     parse_bytes("output.json that is not UTF-8", b'[{"img_path": "M/\xff.png"}]'),
+    parse_bytes("output.json cut short, read from the submission", b'[{"img_path": "M/1.png", "total_score": 3'),
     parse_bytes("output.json without a byte-order mark",
                 b'[{"img_path": "M/1.png", "total_score": 2, "element_score": {"a (b)": 0.5}}]'),
+    # ---------------------------------------------------------------- records handed over in memory
+    memory("numpy scores are read as floats",
+           [{"img_path": "M/1.png", "total_score": np.float32(2.5), "element_score": {"a (x)": np.int64(1)}}],
+           '`[{"img_path": "M/1.png", "total_score": np.float32(2.5), "element_score": {"a (x)": np.int64(1)}}]`'),
+    memory("an integer too large for a float",
+           [{"img_path": "M/1.png", "total_score": 10**400, "element_score": {"a (x)": 10**400}}],
+           '`[{"img_path": "M/1.png", "total_score": 10**400, "element_score": {"a (x)": 10**400}}]`'),
+    memory("scores that are Decimal and Fraction objects",
+           [{"img_path": "M/1.png", "total_score": Decimal("3.5"), "element_score": {"a (x)": Fraction(1, 2)}}],
+           '`[{"img_path": "M/1.png", "total_score": Decimal("3.5"), "element_score": {"a (x)": Fraction(1, 2)}}]`'),
     # ---------------------------------------------------------------- coverage against the inputs
     coverage("every image and key present",
              [rec(), rec(img_path="M/2.png", element_score={})], {"M/1.png": ["cat (animal)"], "M/2.png": []}),
@@ -147,6 +176,9 @@ CASES = [
              [rec(element_score={"cat": 0.5, "red (color)": 1})], {"M/1.png": ["cat (animal)", "red (color)"]}),
     coverage("an extra key only", [rec(element_score={"cat (animal)": 0.5, "hat (object)": 1})],
              {"M/1.png": ["cat (animal)"]}, "reference"),
+    coverage("extra keys in two records", [rec(element_score={"cat (animal)": 0.5, "hat (object)": 1}),
+                                           rec(img_path="M/2.png", element_score={"sun (scene)": 1, "sky (scene)": 0})],
+             {"M/1.png": ["cat (animal)"], "M/2.png": []}),
     unchecked("keys all without their category suffix",
               [rec(element_score={"cat": 0.5}), rec(img_path="M/2.png", element_score={"dog": 1})]),
     unchecked("one key with its suffix", [rec(element_score={"cat": 0.5, "dog (animal)": 1})]),
@@ -203,5 +235,16 @@ CASES = [
               name="test_inputs.json", loader="load_expected"),
     reference("inputs that are not a list of objects", {"M/1.png": []}, name="test_inputs.json",
               loader="load_expected"),
+    reference("an inputs folder holding one JSON file of another name", [{"img_path": "M/1.png", "element_score": {}}],
+              name="public.json", folder=True, loader="load_expected"),
+    reference("inputs that are not JSON", None, name="test_inputs.json", raw="[{oops", loader="load_expected"),
+    reference("an inputs record whose img_path is a number", [{"img_path": 7, "element_score": {}}],
+              name="test_inputs.json", loader="load_expected"),
+    reference("an inputs record with an empty img_path", [{"img_path": "", "element_score": {}}],
+              name="test_inputs.json", loader="load_expected"),
+    # ---------------------------------------------------------------- scoring
+    scoring("a submission that misses an image and a key of the reference",
+            [rec(element_score={})], [{"img_path": "M/1.png", "total_score": 3, "element_score": {"cat (animal)": 1}},
+                                      {"img_path": "M/2.png", "total_score": 2}]),
     reference("an inputs file that does not exist", None, name="test_inputs.json", loader="load_expected"),
 ]

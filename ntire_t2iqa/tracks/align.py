@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics
-from ..archive import DuplicateKeys, SubmissionSource, is_non_finite, load_json_strict
+from ..archive import DuplicateKeys, SubmissionSource, load_json_strict
 from ..errors import Problem, ProblemLog, ReferenceDataError, SubmissionError, error, warning
 from ..safetext import quote
 from .common import README, Result, describe, is_number, read_json_file, summarize
@@ -155,18 +155,20 @@ def _finite_number(value: Any) -> bool:
         return math.isfinite(value)
     if kind is int:
         return -_FLOAT_MAX <= value <= _FLOAT_MAX  # a JSON integer too large for a float is refused
-    if not is_number(value) or is_non_finite(value):
+    if not is_number(value):
         return False
-    try:
+    try:  # NaN and infinity (also numpy's) fail isfinite; float() of a huge Fraction overflows
         return math.isfinite(float(value))
     except OverflowError:
         return False
 
 
-def _bad_number(where: str, what: str, value: Any, kind: str = "") -> Problem:
-    if is_non_finite(value) or is_number(value):
-        shown = "an integer too large for a float" if isinstance(value, int) else repr(value)
-        return error(where, f"{what} is {shown}, not a finite number.",
+def _bad_number(where: str, what: str, value: Any, kind: str) -> Problem:
+    if is_number(value):  # a JSON NaN or Infinity too: it parses to a float
+        if isinstance(value, int):  # beyond the float range (JSON literals far beyond it parse to inf)
+            return error(where, f"{what} is an integer too large for a float, not a finite number.",
+                         "Write a number within the range of a float (about ±1.8e308).", kind)
+        return error(where, f"{what} is {value!r}, not a finite number.",
                      "Replace NaN/Infinity with a finite number (check for failed predictions).", kind)
     return error(where, f"{what} is {describe(value)}, not a number.", "Write a plain JSON number, e.g. 0.87.", kind)
 
