@@ -22,6 +22,12 @@ OUTPUT = "output.json"
 REQUIRED = (OUTPUT, README)
 REFERENCE_NAME = "eval.json"
 _JSON_FIX = "Pass a valid JSON file."
+#: The fix of every problem with a reference file (organizer-facing), and with a public inputs file.
+REFERENCE_FIX = ('Pass the organizers\' eval.json: a JSON list of records {"img_path": "MODEL/00001.png", '
+                 '"total_score": number, "element_score": {"<element> (<category>)": number, ...}}; lists of '
+                 'per-annotator votes are averaged (`ntire-t2iqa data build-ref` writes one from the raw annotations).')
+INPUTS_FIX = ('Pass the split\'s public inputs (e.g. val/val.json): a JSON list of records {"img_path": '
+              '"MODEL/00001.png", "element_score": {"<element> (<category>)": null, ...}}.')
 
 _SHAPE_FIX = ('Write a JSON list of objects: [{"img_path": "MODEL/00001.png", "total_score": 3.2, '
               '"element_score": {"cat (animal)": 0.9}}, ...].')
@@ -268,18 +274,19 @@ def _mean(value: Any, where: str) -> float:
         return value
     if isinstance(value, list):
         if not value or not all(is_number(v) for v in value):
-            raise ReferenceDataError(where, "must be a non-empty list of numbers (per-annotator votes).")
+            raise ReferenceDataError(where, "must be a non-empty list of numbers (per-annotator votes).",
+                                     REFERENCE_FIX)
         value = float(np.mean(value))
     if not is_number(value):
-        raise ReferenceDataError(where, f"is {describe(value)}, not a finite number.")
+        raise ReferenceDataError(where, f"is {describe(value)}, not a finite number.", REFERENCE_FIX)
     if not np.isfinite(value):
-        raise ReferenceDataError(where, f"is {float(value)!r}, not a finite number.")
+        raise ReferenceDataError(where, f"is {float(value)!r}, not a finite number.", REFERENCE_FIX)
     return float(value)
 
 
-def _records(obj: Any, where: str) -> list[dict[str, Any]]:
+def _records(obj: Any, where: str, fix: str) -> list[dict[str, Any]]:
     if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
-        raise ReferenceDataError(where, "must be a JSON list of objects with 'img_path' and 'element_score'.")
+        raise ReferenceDataError(where, "must be a JSON list of objects with 'img_path' and 'element_score'.", fix)
     return obj
 
 
@@ -292,18 +299,18 @@ def load_reference(path: str | Path) -> dict[str, AlignRecord]:
     """Load eval.json (averaged form) or the raw training form (per-annotator lists are averaged)."""
     file = reference_file(path)
     out: dict[str, AlignRecord] = {}
-    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name)):
+    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name, REFERENCE_FIX)):
         where = f"{file.name}, record {i}"
         img = rec.get("img_path")
         if not isinstance(img, str) or not img:
-            raise ReferenceDataError(where, "has no string 'img_path'.")
+            raise ReferenceDataError(where, "has no string 'img_path'.", REFERENCE_FIX)
         if img in out:
-            raise ReferenceDataError(where, f"repeats img_path {img!r}.")
+            raise ReferenceDataError(where, f"repeats img_path {img!r}.", "Give each image one record.")
         elements = rec.get("element_score")
         if elements is None:
             elements = {}
         if not isinstance(elements, dict):
-            raise ReferenceDataError(where, "'element_score' must be an object.")
+            raise ReferenceDataError(where, "'element_score' must be an object.", REFERENCE_FIX)
         kind, prompt = rec.get("type"), rec.get("prompt")
         # The messages' locations are built only for a value that fails (70,000 values in a test split).
         values = {k: v if type(v) is float and math.isfinite(v) else _mean(v, f"{where} element {k!r}")
@@ -312,7 +319,7 @@ def load_reference(path: str | Path) -> dict[str, AlignRecord]:
                                kind if isinstance(kind, str) and kind else None,
                                prompt if isinstance(prompt, str) and prompt else None)
     if not out:
-        raise ReferenceDataError(file.name, "holds no records.")
+        raise ReferenceDataError(file.name, "holds no records.", REFERENCE_FIX)
     return out
 
 
@@ -326,13 +333,13 @@ def load_expected(path: str | Path) -> Expected:
     phase = p / f"{p.name}.json"
     file = phase if p.is_dir() and phase.is_file() else _find(p, "test_inputs.json", ".json")
     out: Expected = {}
-    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name)):
+    for i, rec in enumerate(_records(read_json_file(file, _JSON_FIX), file.name, INPUTS_FIX)):
         img = rec.get("img_path")
         if not isinstance(img, str) or not img:
-            raise ReferenceDataError(f"{file.name}, record {i}", "has no string 'img_path'.")
+            raise ReferenceDataError(f"{file.name}, record {i}", "has no string 'img_path'.", INPUTS_FIX)
         elements = rec.get("element_score") or {}
         if not isinstance(elements, dict):
-            raise ReferenceDataError(f"{file.name}, record {i}", "'element_score' must be an object.")
+            raise ReferenceDataError(f"{file.name}, record {i}", "'element_score' must be an object.", INPUTS_FIX)
         out[img] = list(elements)
     return out
 
