@@ -25,8 +25,10 @@ OUTPUT = "output.pkl"
 REQUIRED = (OUTPUT, README)
 REFERENCE_NAME = "gt.pkl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
+#: the fix of every problem in a reference file (organizer-facing)
+REFERENCE_FIX = ("Pass the organizers' gt.pkl: a pickled dict {image_name: {'score': float, 'pred_area': "
+                 "512 x 512 uint8 array, 1 for distorted pixels}} (`ntire-t2iqa data build-ref` writes one from "
+                 "the raw annotations).")
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,15 @@ def _key_label(key: Any) -> str:
     return f"of type {type(key).__name__}"
 
 
-def _finite_score(value: Any) -> bool:
+def _scalar(value: Any) -> Any:
+    """A 0-d numeric numpy array as its scalar (``np.array(3.5)`` is read as 3.5); anything else as given."""
     if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
-        value = value[()]
+        return value[()]
+    return value
+
+
+def _finite_score(value: Any) -> bool:
+    value = _scalar(value)
     if not is_number(value):
         return False
     try:
@@ -129,6 +137,7 @@ def _finite_score(value: Any) -> bool:
 
 
 def _what(value: Any) -> str:
+    value = _scalar(value)
     if is_number(value):
         try:
             return repr(float(value))
@@ -233,9 +242,12 @@ def load_reference(path: str | Path) -> StructureReference:
         with open(file, "rb") as stream:
             obj = load_pickle_restricted(stream, file.name, on_array=check, scan=False)
     except SubmissionError as exc:
-        raise ReferenceDataError(file.name, str(exc.problems[0].what)) from None
-    if not isinstance(obj, dict) or not obj:
-        raise ReferenceDataError(file.name, "must be a non-empty dict {image_name: {'score', 'pred_area'}}.")
+        raise ReferenceDataError(file.name, str(exc.problems[0].what), REFERENCE_FIX) from None
+    if not isinstance(obj, dict):
+        raise ReferenceDataError(file.name, f"must hold a dict {{image_name: {{'score', 'pred_area'}}}}, not "
+                                 f"{describe(obj)}.", REFERENCE_FIX)
+    if not obj:
+        raise ReferenceDataError(file.name, "holds no images.", REFERENCE_FIX)
     scores: dict[str, float] = {}
     masks: dict[str, np.ndarray] = {}
     nonzero: dict[str, tuple[tuple[int, int, int, int], int]] = {}
@@ -243,14 +255,15 @@ def load_reference(path: str | Path) -> StructureReference:
     for name, entry in obj.items():
         where = f"{file.name}, image {name!r}"
         if not isinstance(name, str) or not isinstance(entry, dict):
-            raise ReferenceDataError(where, "must map a string name to a dict.")
+            raise ReferenceDataError(where, f"maps {describe(name)} to {describe(entry)}; it must map a string "
+                                     "image name to a dict {'score', 'pred_area'}.", REFERENCE_FIX)
         score = entry.get("score")
         if not _finite_score(score):
-            raise ReferenceDataError(where, "'score' is not a finite number.")
+            raise ReferenceDataError(where, f"'score' is {_what(score)}, not a finite number.", REFERENCE_FIX)
         mask = entry.get("pred_area")
         if not isinstance(mask, np.ndarray) or mask.shape != (regions.SIZE, regions.SIZE):
             raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array, "
-                                     f"not {describe(mask)}.")
+                                     f"not {describe(mask)}.", REFERENCE_FIX)
         scores[name] = float(score)
         # Nonzero is True (a uint8 0/1 mask is viewed, not copied); the pass that checks it also finds
         # the box of its nonzero pixels, where its regions are searched later, and counts them.
@@ -287,8 +300,17 @@ def load_expected(path: str | Path) -> list[str]:
     if isinstance(obj, dict):
         obj = list(obj)
     if not isinstance(obj, list) or not all(isinstance(n, str) for n in obj):
-        raise ReferenceDataError(str(p), "must be a JSON list of image names.")
+        raise ReferenceDataError(str(p), f"must be a JSON list of image names (strings), not {_listing(obj)}.",
+                                 "Pass a JSON list of image names, a {name: {...}} info file (its keys are the names) "
+                                 "or a folder of images.")
     return [n[: -len(Path(n).suffix)] if Path(n).suffix.lower() in IMAGE_SUFFIXES else n for n in obj]
+
+
+def _listing(obj: Any) -> str:
+    """What a public inputs file holds instead of a list of names: its type, or its first item that is no name."""
+    if isinstance(obj, list):
+        return f"a list holding {describe(next(n for n in obj if not isinstance(n, str)))}"
+    return describe(obj)
 
 
 def expected_of(reference: StructureReference) -> list[str]:

@@ -52,7 +52,7 @@ def check_mask(mask: Any, where: str) -> tuple[np.ndarray | None, list[Problem]]
             return None, [_dtype_problem(where, mask)]
     if mask.dtype.kind == "f" and not np.isfinite(mask).all():
         return None, [error(where, "'pred_area' holds NaN or infinite values.",
-                            "Threshold the heatmap into a 0/1 uint8 mask.")]
+                            "Threshold it into a 0/1 mask (NaN counts as 0): `(heatmap > 0.5).astype(np.uint8)`.")]
     if not mask.dtype.isnative:
         mask = mask.astype(mask.dtype.newbyteorder("="))
     return np.ascontiguousarray(mask), []
