@@ -281,3 +281,13 @@ def test_the_command_s_help_and_the_run_state_it_writes(tmp_path: Path, capsys) 
     state = load_state(tmp_path / "run")
     assert state["epoch"] == -1
     assert state["extra"] == {"converted_from": str(tmp_path / "last.pth"), "finished": True}
+
+
+def test_the_command_reads_the_full_config_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ntire_t2iqa_baselines.rahf as rahf
+
+    (tmp_path / "stand-in.json").write_text(json.dumps(micro_config()))
+    monkeypatch.setitem(rahf.CONFIGS, "full", tmp_path / "stand-in.json")  # the full model is too big for a test
+    cv.save_official_checkpoint(micro_model(9), tmp_path / "last.pth")
+    cv.main([str(tmp_path / "last.pth"), str(tmp_path / "run")])
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == micro_config()
