@@ -252,6 +252,7 @@ def test_the_command_s_help_names_each_input(capsys) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert text.startswith("usage: ")
     assert "sources [sources ...]" in text and "--out OUT" in text
+    assert "Mapping table" not in text  # the description is the docstring's first line only
     for phrase in ("Map the official LAVIS checkpoint (``fga_blip2.pth``) onto :class:`.model.FGABlip2`, and back.",
                    "sources fga_blip2.pth (and eva_vit_g.pth when needed)", "--out OUT run folder to write",
                    "--config CONFIG full, tiny, or a JSON file (default: full)",
@@ -298,3 +299,15 @@ def test_the_command_checks_the_config_and_passes_the_tokenizer_on(tmp_path, cap
     # converting again into the same folder replaces the files
     assert cv.main([str(tmp_path / "fga_blip2.pth"), "--out", str(out), "--config", str(tmp_path / "micro.json")]) == 0
     assert json.loads((out / "config.json").read_text())["tokenizer"] == "build"
+
+
+def test_a_refusal_names_every_source_and_three_unexpected_names(tmp_path) -> None:
+    state = lavis_state()
+    torch.save(state, tmp_path / "a.pth")
+    torch.save({f"mask_proj.extra{i}.weight": torch.zeros(1) for i in range(5)}, tmp_path / "b.pth")
+    with pytest.raises(ValueError) as err:
+        cv.load_weights(build_model(micro_config()), [tmp_path / "a.pth", tmp_path / "b.pth"])
+    assert str(err.value) == (
+        f"weights {tmp_path / 'a.pth'}, {tmp_path / 'b.pth'} do not fit the config: 0 missing (first: []), "
+        "5 unexpected (first: ['mask_proj.extra0.weight', 'mask_proj.extra1.weight', 'mask_proj.extra2.weight']). "
+        "A LAVIS checkpoint without visual_encoder.* needs eva_vit_g.pth too.")
