@@ -54,7 +54,8 @@ def test_stored_metrics_have_their_texts_clipped_and_lists_capped() -> None:
     metrics = {"srcc": 0.5, "n": 3, "none": None, "note": "n" * 600, "k" * 501: 1,
                "warnings": [f"w{i}" for i in range(23)], "short": ["a", 5]}
     assert bounded_metrics(metrics) == {
-        "srcc": 0.5, "n": 3, "none": None, "note": "n" * 500 + "… (600 characters)", "k" * 500 + "… (501 characters)": 1,
+        "srcc": 0.5, "n": 3, "none": None, "note": "n" * 500 + "… (600 characters)",
+        "k" * 500 + "… (501 characters)": 1,
         "warnings": [f"w{i}" for i in range(20)] + ["... and 3 more"], "short": ["a", "<int>"]}
     assert bounded_metrics({"w": [f"w{i}" for i in range(20)]}) == {"w": [f"w{i}" for i in range(20)]}
 
