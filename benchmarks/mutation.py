@@ -46,8 +46,21 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                 ["tests/test_ranking.py", "tests/test_leaderboard.py",
                  "tests/test_rank_hardening.py::test_bootstrap_results_are_dropped_when_the_board_changes"]),
     "store": (["ntire_t2iqa/leaderboard/store.py"],
-              ["tests/test_store_units.py", "tests/test_leaderboard.py", "tests/test_rank_hardening.py",
-               "tests/test_integrity_store.py"]),
+              ["tests/test_store_units.py", "tests/test_integrity_store.py",
+               "tests/test_cli_commands.py::test_rerank_after_the_reference_or_the_fit_changes"]
+              + [f"tests/test_leaderboard.py::{t}" for t in (
+                  "test_rank_picks_best_orders_and_lists_invalid", "test_pick_last_takes_the_latest_valid",
+                  "test_rerun_scores_only_new_files", "test_ties_go_to_the_earlier_submission",
+                  "test_bootstrap_is_paired_and_deterministic", "test_exports")]
+              + [f"tests/test_rank_hardening.py::{t}" for t in (  # the store's own; not rank's file handling
+                  "test_undecodable_team_and_file_names_are_stored_and_scored",
+                  "test_bootstrap_results_are_dropped_when_the_board_changes", "test_a_stored_reason_is_bounded",
+                  "test_a_file_that_is_not_our_store_is_refused_and_left_unchanged",
+                  "test_a_store_of_the_first_version_is_read_and_then_stamped", "test_a_new_store_carries_our_id",
+                  "test_read_only_commands_write_nothing",
+                  "test_a_wal_store_on_a_read_only_disk_is_read_without_side_files",
+                  "test_a_full_disk_exits_2_and_a_rerun_gives_the_undisturbed_board",
+                  "test_a_scorer_failure_is_tried_again_by_other_scoring_code")]),
     "fga_convert": (["ntire_t2iqa_baselines/fga_blip2/convert.py"],
                     ["tests/test_baseline_fga_blip2_golden.py", "tests/test_fga_convert_units.py",
                      "tests/test_baseline_fga_blip2.py"]),
