@@ -261,9 +261,11 @@ def load_reference(path: str | Path) -> StructureReference:
         if not _finite_score(score):
             raise ReferenceDataError(where, f"'score' is {_what(score)}, not a finite number.", REFERENCE_FIX)
         mask = entry.get("pred_area")
-        if not isinstance(mask, np.ndarray) or mask.shape != (regions.SIZE, regions.SIZE):
-            raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array, "
-                                     f"not {describe(mask)}.", REFERENCE_FIX)
+        if not isinstance(mask, np.ndarray) or mask.shape != (regions.SIZE, regions.SIZE) or \
+                mask.dtype.kind not in "biuf":
+            found = describe(mask) + (f" of dtype {mask.dtype}" if isinstance(mask, np.ndarray) else "")
+            raise ReferenceDataError(where, f"'pred_area' must be a {regions.SIZE} x {regions.SIZE} array of bool, "
+                                     f"integer or float values, not {found}.", REFERENCE_FIX)
         scores[name] = float(score)
         # Nonzero is True (a uint8 0/1 mask is viewed, not copied); the pass that checks it also finds
         # the box of its nonzero pixels, where its regions are searched later, and counts them.
