@@ -247,4 +247,5 @@ CASES = [
             [rec(element_score={})], [{"img_path": "M/1.png", "total_score": 3, "element_score": {"cat (animal)": 1}},
                                       {"img_path": "M/2.png", "total_score": 2}]),
     reference("an inputs file that does not exist", None, name="test_inputs.json", loader="load_expected"),
+    reference("an inputs file without records", [], name="test_inputs.json", loader="load_expected"),
 ]

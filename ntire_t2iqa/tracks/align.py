@@ -341,6 +341,8 @@ def load_expected(path: str | Path) -> Expected:
         if not isinstance(elements, dict):
             raise ReferenceDataError(f"{file.name}, record {i}", "'element_score' must be an object.", INPUTS_FIX)
         out[img] = list(elements)
+    if not out:
+        raise ReferenceDataError(file.name, "holds no records, so no image would be expected.", INPUTS_FIX)
     return out
 
 
