@@ -146,3 +146,70 @@ def test_bootstrap_results_replace_the_scope_s_and_only_for_their_board(tmp_path
         assert store.confidence(SCOPE, "board1") == {}
         assert store.confidence(other, "board9") == {"t9": ("z", 0.5, 0.6, 0.0, 50)}
         assert store.get_meta("confidence:align:ref1:official") == "board2"
+
+
+def test_a_read_only_store_refuses_writes_and_a_missing_one_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "none.db", readonly=True)
+    assert "none.db" in str(err.value) and not (tmp_path / "none.db").exists()
+    Store(tmp_path / "s.db").close()
+    with Store(tmp_path / "s.db", readonly=True) as store:
+        with pytest.raises(StoreError) as err:
+            store.set_meta("k", 1)
+        assert str(err.value) == f"results store error: {tmp_path / 's.db'}: was opened read-only."
+        assert store.get_meta("k", "absent") == "absent"
+
+
+def test_a_first_version_store_with_exactly_our_tables_is_accepted(tmp_path: Path) -> None:
+    from ntire_t2iqa.leaderboard.storefile import TABLES
+
+    _foreign(tmp_path / "old.db", [*OUR_TABLES, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+                                   "INSERT INTO meta VALUES ('schema_version', '1')"])
+    assert TABLES == {"meta", "submissions", "results", "confidence"}
+    with Store(tmp_path / "old.db", readonly=True) as store:
+        assert store.tables == set(TABLES)
+
+
+def test_known_hashes_are_found_by_path_size_and_time(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.add_entries([_entry("a"), _entry("b", team="u")])
+        assert store.known_hash("t/a.zip", 10, 1) == "a" and store.known_hash("u/b.zip", 10, 1) == "b"
+        assert store.known_hash("t/a.zip", 10, 2) is None and store.known_hash("t/a.zip", 11, 1) is None
+        assert store.known_hash("t/b.zip", 10, 1) is None
+
+
+def test_rows_carry_every_field_filter_by_phase_and_show_refusals(tmp_path: Path) -> None:
+    entries = [Entry("align", "t1", "t1/a.zip", "a", 1, 1, "2025-01-02", leader="L", phase="dev"),
+               Entry("align", "t2", "t2/b.zip", "b", 1, 1, "2025-01-01", phase="final"),
+               Entry("align", "t3", "t3/c.zip", "c", 1, 1, "2025-01-03", phase="final"),
+               Entry("structure", "t4", "t4/d.zip", "d", 1, 1, "2025-01-01", phase="final")]
+    with Store(tmp_path / "s.db") as store:
+        store.add_entries(entries)
+        store.add_result(SCOPE, "a", "ok", 0.5, {"srcc": 0.5}, None, None)
+        store.add_result(SCOPE, "c", "invalid", None, None, [{"severity": "error", "where": "w", "what": "x"}], None)
+        ids = {r["sha256"]: r["id"] for r in store.rows(SCOPE)}
+        store.set_refused("align", {ids["b"]: "over the daily limit"})
+        rows = store.rows(SCOPE)
+        assert [r["sha256"] for r in rows] == ["b", "a", "c"]  # by submission time
+        assert rows[1] == {"id": ids["a"], "team": "t1", "leader": "L", "phase": "dev", "path": "t1/a.zip",
+                           "sha256": "a", "submitted_at": "2025-01-02", "status": "ok", "main_score": 0.5,
+                           "metrics": {"srcc": 0.5}, "reason": None, "refused": None}
+        assert rows[0]["refused"] == "over the daily limit" and rows[0]["status"] is None
+        assert rows[2]["reason"] == [{"severity": "error", "where": "w", "what": "x", "fix": ""}]
+        assert [r["sha256"] for r in store.rows(SCOPE, phase="final")] == ["b", "c"]
+        assert [r["sha256"] for r in store.rows(SCOPE, phase="dev")] == ["a"]
+        assert store.rows(SCOPE, phase="none") == []
+        store.set_refused("align", {ids["c"]: "x" * 600})
+        refused = {r["sha256"]: r["refused"] for r in store.rows(SCOPE)}
+        assert refused == {"a": None, "b": None, "c": "x" * 500 + "… (600 characters)"}
+
+
+def test_a_damaged_predictions_row_is_skipped_and_the_rest_read(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.add_entries([_entry("a"), _entry("b")])
+        for sha in ("a", "b"):
+            store.add_result(SCOPE, sha, "ok", 0.5, {}, None, None,
+                             Predictions(totals=np.array([1.0, 2.0], dtype=np.float32)))
+        with store.transaction() as con:
+            con.execute("UPDATE predictions SET n_images = 7 WHERE sha256 = 'a'")
+        assert list(store.predictions(SCOPE)) == ["b"]
