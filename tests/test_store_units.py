@@ -213,3 +213,47 @@ def test_a_damaged_predictions_row_is_skipped_and_the_rest_read(tmp_path: Path) 
         with store.transaction() as con:
             con.execute("UPDATE predictions SET n_images = 7 WHERE sha256 = 'a'")
         assert list(store.predictions(SCOPE)) == ["b"]
+
+
+def test_a_damaged_page_is_found_before_anything_is_written(tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").close()
+    data = bytearray((tmp_path / "s.db").read_bytes())
+    data[3 * 4096:3 * 4096 + 8] = b"\xff" * 8  # a b-tree page header; the file header and our id stay intact
+    (tmp_path / "s.db").write_bytes(bytes(data))
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "s.db")
+    assert str(err.value) == (f"results store error: {tmp_path / 's.db'}: is damaged (SQLite's quick_check fails). "
+                              "Fix: Restore it from a backup, or pass --db a new file and rank again; the file was "
+                              "left unchanged.")
+    assert (tmp_path / "s.db").read_bytes() == bytes(data)
+
+
+def test_a_store_that_cannot_be_opened_says_where_and_why(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("a file, not a folder")
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "plain" / "s.db")
+    assert str(err.value) == (f"results store error: {tmp_path / 'plain' / 's.db'}: cannot be opened: a folder on "
+                              "its path is missing or is a file. Fix: Pass --db a path in an existing folder.")
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "folder.db")
+    assert str(err.value) == (f"results store error: {tmp_path / 'folder.db'}: is not a regular file. Fix: Pass --db "
+                              "the path of a results store file.")
+    assert not any((tmp_path / "folder.db").iterdir())
+
+
+def test_a_reader_sees_what_a_writer_still_holds_in_its_wal(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as writer:
+        writer.add_entries([_entry("a")])
+        assert Path(f"{tmp_path / 's.db'}-wal").stat().st_size > 0  # committed, not yet copied into the file
+        with Store(tmp_path / "s.db", readonly=True) as reader:
+            assert [r["sha256"] for r in reader.rows(SCOPE)] == ["a"]
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.close()
+    store.close()  # twice is fine
+    with pytest.raises(StoreError) as err:
+        store.rows(SCOPE)
+    assert str(err.value) == f"results store error: {tmp_path / 's.db'}: is closed."

@@ -115,6 +115,9 @@ def store_error(path: str | Path, exc: BaseException) -> StoreError:
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in text or "malformed" in text:
         return StoreError(where, f"is damaged ({plain(clip(str(exc)))}).",
                           "Restore it from a backup, or pass --db a new file and rank again; " + KEPT)
+    if os_errno in (errno.ENOTDIR, errno.ENOENT):
+        return StoreError(where, "cannot be opened: a folder on its path is missing or is a file.",
+                          "Pass --db a path in an existing folder.")
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         return StoreError(where, "cannot be opened.", "Check the path and the permissions of the file and its folder.")
     return StoreError(where, f"failed: {type(exc).__name__}: {plain(clip(str(exc)))}.",
