@@ -78,3 +78,20 @@ def test_a_falling_or_flat_relation_and_another_track_are_refused(tmp_path: Path
                       zip_path, ref, "align")
     assert cal.main([str(tmp_path / "nowhere"), str(zip_path), "--reference", str(ref)]) == 2
     assert "is not a finished eliq run folder" in capsys.readouterr().err
+
+
+def test_track2_calibration_pairs_the_structure_scores(tmp_path: Path) -> None:
+    import pickle
+
+    run = _run(tmp_path, "structure")
+    x = [0.2, 0.5, 0.1, 0.9, 0.4]
+    y = [2.0 + 3.0 * v for v in x]
+    mask = np.zeros((512, 512), np.uint8)
+    (tmp_path / "gt.pkl").write_bytes(pickle.dumps({f"{i}.png": {"score": t, "pred_area": mask}
+                                                    for i, t in enumerate(y)}))
+    with zipfile.ZipFile(tmp_path / "val.zip", "w") as z:
+        z.writestr("output.pkl", pickle.dumps({f"{i}.png": {"score": s, "pred_area": mask} for i, s in enumerate(x)}))
+        z.writestr("readme.txt", README)
+    out = cal.calibrate(run, tmp_path / "val.zip", tmp_path / "gt.pkl", "structure")
+    assert out["a"] == pytest.approx(3.0, rel=1e-12) and out["b"] == pytest.approx(2.0, rel=1e-12)
+    assert json.loads((run / "calibration_structure.json").read_text())["n_images"] == 5
