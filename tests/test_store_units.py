@@ -257,3 +257,17 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as err:
         store.rows(SCOPE)
     assert str(err.value) == f"results store error: {tmp_path / 's.db'}: is closed."
+
+
+def test_an_sqlite_failure_while_opening_is_a_store_error_naming_the_file(tmp_path: Path, monkeypatch) -> None:
+    from ntire_t2iqa.leaderboard import store as store_module
+
+    def fail(con: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    Store(tmp_path / "s.db").close()
+    monkeypatch.setattr(store_module.migrate, "upgrade", fail)
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "s.db")
+    assert str(err.value) == (f"results store error: {tmp_path / 's.db'}: failed: OperationalError: disk I/O error. "
+                              "Fix: Check the disk that holds it, then run again.")
