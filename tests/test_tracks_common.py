@@ -10,8 +10,8 @@ from ntire_t2iqa.tracks.common import Report, Result, describe, summarize
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (None, "null"), (True, "a boolean"), (np.bool_(False), "a boolean"), ("x", "a string"), ("", "an empty string"), ([1], "a list"),
-    ((1,), "a tuple"), (3, "an integer"), (np.int16(3), "an integer"), (2.5, "a number"),
+    (None, "null"), (True, "a boolean"), (np.bool_(False), "a boolean"), ("x", "a string"), ("", "an empty string"),
+    ([1], "a list"), ((1,), "a tuple"), (3, "an integer"), (np.int16(3), "an integer"), (2.5, "a number"),
     (np.float32(2.5), "a number"), ({"a": 1}, "an object"), (np.zeros((2, 3)), "an array of shape (2, 3)"),
     (b"raw", "bytes"), (1 + 2j, "complex"),
 ])
