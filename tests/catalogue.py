@@ -39,6 +39,23 @@ class Case:
     call: Callable[[Path], Any]
 
 
+def read_from_zip(tmp: Path, track: Any, member: str, data: bytes) -> Any:
+    """``member`` holding ``data`` (and a readme) in a zip, read by ``track.read_predictions`` as the
+    validator reads it (``track``: the module of ``ntire_t2iqa.tracks``)."""
+    import zipfile
+
+    from ntire_t2iqa.archive import Limits, open_submission
+
+    path = tmp / "sub.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, data)
+        z.writestr("readme.txt", "runtime per image [s] : 1\n")
+    source, problems = open_submission(path, track.REQUIRED, Limits())
+    assert source is not None and not problems, problems
+    with source:
+        return track.read_predictions(source)
+
+
 def render_problem(p: Any) -> str:
     text = f"- **{p.severity}** at `{p.where}`: {p.what}"
     if p.fix:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from catalogue import Case
+from catalogue import Case, read_from_zip
 
-from ntire_t2iqa.archive import Limits, load_json_strict, open_submission
+from ntire_t2iqa.archive import load_json_strict
 from ntire_t2iqa.tracks import align
 
 TITLE = "Track 1 (alignment): output.json, the reference and the inputs"
@@ -28,16 +27,8 @@ def parse(title: str, text: str) -> Case:
 
 def parse_bytes(title: str, data: bytes) -> Case:
     """output.json's bytes read from a zip, as the validator reads them."""
-    def call(tmp: Path) -> Any:
-        path = tmp / "sub.zip"
-        with zipfile.ZipFile(path, "w") as z:
-            z.writestr("output.json", data)
-            z.writestr("readme.txt", "runtime per image [s] : 1\n")
-        source, problems = open_submission(path, align.REQUIRED, Limits())
-        assert source is not None and not problems, problems
-        with source:
-            return align.read_predictions(source)
-    return Case(title, f"output.json holds the bytes `{data!r}`", call)
+    return Case(title, f"output.json holds the bytes `{data!r}`",
+                lambda tmp: read_from_zip(tmp, align, "output.json", data))
 
 
 def coverage(title: str, records: list[dict], expected: dict[str, list[str]], against: str = "inputs") -> Case:

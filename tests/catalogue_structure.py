@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from catalogue import Case
+from catalogue import Case, read_from_zip
 
-from ntire_t2iqa.archive import Limits, open_submission
 from ntire_t2iqa.tracks import structure
 
 TITLE = "Track 2 (structure): output.pkl, the reference and the inputs"
@@ -41,16 +39,7 @@ def parse(title: str, shown: str, obj: Any) -> Case:
 
 def read(title: str, shown: str, data: bytes) -> Case:
     """output.pkl's bytes read from a zip, as the validator reads them."""
-    def call(tmp: Path) -> Any:
-        path = tmp / "sub.zip"
-        with zipfile.ZipFile(path, "w") as z:
-            z.writestr("output.pkl", data)
-            z.writestr("readme.txt", "runtime per image [s] : 1\n")
-        source, problems = open_submission(path, structure.REQUIRED, Limits())
-        assert source is not None and not problems, problems
-        with source:
-            return structure.read_predictions(source)
-    return Case(f"output.pkl: {title}", shown, call)
+    return Case(f"output.pkl: {title}", shown, lambda tmp: read_from_zip(tmp, structure, "output.pkl", data))
 
 
 def coverage(title: str, names: list[str], expected: list[str], against: str = "inputs") -> Case:
