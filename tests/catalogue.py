@@ -75,11 +75,18 @@ def render_value(value: Any) -> list[str]:
         return lines + ([render_problem(p) for p in problems] or ["- no problem"])
     if isinstance(value, list) and all(isinstance(p, Problem) for p in value):
         return [render_problem(p) for p in value] or ["- no problem"]
-    return [f"- returns {render_value_records(value)}"]
+    return [f"- returns {plain_text(value)}"]
 
 
 def render_value_records(records: Any) -> str:
-    """Records (img_path -> dataclass), or any value, as one line of canonical JSON-like text."""
+    """Records (img_path -> dataclass) as one line: ``records: <JSON>``, or that none are usable."""
+    if records is None:
+        return "records: none (unusable)"
+    return "records: " + plain_text(records)
+
+
+def plain_text(value: Any) -> str:
+    """Any value (dataclasses, dicts, lists, arrays, floats shown with repr) as one line of JSON."""
     import dataclasses
 
     import numpy as np
@@ -99,9 +106,7 @@ def render_value_records(records: Any) -> str:
             return str(v)
         return v
 
-    if records is None:
-        return "records: none (unusable)"
-    return "records: " + json.dumps(plain(records), sort_keys=False, ensure_ascii=True)
+    return json.dumps(plain(value), sort_keys=False, ensure_ascii=True)
 
 
 def run_case(case: Case) -> list[str]:
@@ -113,9 +118,8 @@ def run_case(case: Case) -> list[str]:
             value = case.call(Path(tmp))
         except SubmissionError as exc:
             body = [f"- raises `SubmissionError`: {exc}"] + [render_problem(p) for p in exc.problems]
-        except (OrganizerError, MissingDependency) as exc:
-            fields = [f"- raises `{type(exc).__name__}`: {exc}"]
-            body = fields
+        except (OrganizerError, MissingDependency, ValueError) as exc:  # ValueError: a caller's mistake
+            body = [f"- raises `{type(exc).__name__}`: {exc}"]
         else:
             body = render_value(value)
         text = "\n".join(body).replace(tmp, TMP)
