@@ -128,7 +128,9 @@ def run_case(case: Case) -> list[str]:
 
 def cases() -> Iterator[tuple[str, str, list[Case]]]:
     """(module, section title, cases) for each section."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     for name in SECTIONS:
         module = importlib.import_module(name)
         yield name, module.TITLE, module.CASES
